@@ -1,0 +1,116 @@
+"""The Python API: ``stance.load()`` and the :class:`StanceModel` it returns."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from stance.errors import ModelError
+from stance.modeldir import ModelConfig, read_config
+from stance.predict import OnnxBackend, Predictor, TaskPrediction, TorchBackend, load_tokenizer
+from stance.scheme import Scheme
+
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "models" / "default"
+
+
+def default_model_path() -> Path:
+    """Where the shipped default model lives inside the installed package."""
+    return DEFAULT_MODEL_DIR
+
+
+class StanceModel:
+    """A loaded model: ``predict`` labels sentences, ``label_documents`` labels whole articles."""
+
+    def __init__(self, path: Path, config: ModelConfig, predictor: Predictor) -> None:
+        self.path = path
+        self.config = config
+        self.predictor = predictor
+
+    @property
+    def scheme(self) -> Scheme:
+        return self.config.scheme
+
+    @property
+    def tasks(self) -> list[str]:
+        return self.config.scheme.names
+
+    @property
+    def backend(self) -> str:
+        return self.config.backend
+
+    @property
+    def batch_size(self) -> int:
+        return self.predictor.batch_size
+
+    @batch_size.setter
+    def batch_size(self, value: int) -> None:
+        if value < 1:
+            raise ValueError(f"batch size must be at least 1, got {value}")
+        self.predictor.batch_size = value
+
+    def predict(self, texts: Sequence[str]) -> list[dict[str, TaskPrediction]]:
+        """Label each text (one sentence each): ``[{task: TaskPrediction(label, score, probs)}]``.
+
+        >>> model = stance.load()                                   # doctest: +SKIP
+        >>> model.predict(["Beijing imposed duties on US pork."])[0]["stance"].label  # doctest: +SKIP
+        'escalation'
+        """
+        if isinstance(texts, str):
+            raise TypeError("predict() takes a list of texts; wrap a single text in a list")
+        return self.predictor.predict(list(texts))
+
+    def predict_proba(self, texts: Sequence[str], *, calibrated: bool = True) -> dict[str, Any]:
+        """``{task: numpy array (n_texts, n_labels)}``, label order as in ``scheme[task].labels``."""
+        return self.predictor.probabilities(list(texts), calibrated=calibrated)
+
+    def label_documents(
+        self, documents: Iterable[Any], *, split: bool = True, probs: bool = False
+    ) -> Iterator[dict[str, Any]]:
+        """Label whole articles into sentence rows; see :func:`stance.label.label_documents`."""
+        from stance.label import label_documents
+
+        return label_documents(self, documents, split=split, probs=probs)
+
+    def __repr__(self) -> str:
+        tasks = ", ".join(f"{t.name}[{len(t.labels)}]" for t in self.scheme)
+        return f"StanceModel({str(self.path)!r}, backend={self.backend!r}, tasks={tasks})"
+
+
+def load(
+    path: str | Path | None = None,
+    *,
+    backend: str = "auto",
+    batch_size: int = 64,
+    threads: int | None = None,
+) -> StanceModel:
+    """Load a model directory, or the shipped default model when ``path`` is None.
+
+    ``backend``: ``"auto"`` (what the directory holds: ONNX if ``model.onnx``, else torch),
+    ``"torch"`` or ``"onnx"``. ``threads``: intra-op threads (default: all usable CPUs, or
+    the ``STANCE_THREADS`` environment variable).
+    """
+    if path is None:
+        directory = DEFAULT_MODEL_DIR
+        if not (directory / "config.json").exists():
+            raise ModelError(
+                f"the shipped default model is missing from this install ({directory}); "
+                "reinstall stance or pass --model DIR"
+            )
+    else:
+        directory = Path(path)
+    config = read_config(directory)
+    wanted = config.backend if backend == "auto" else backend
+    if wanted != config.backend:
+        raise ModelError(
+            f"{directory}: holds a {config.backend} model, not {wanted} "
+            f"(use `stance export` to make an ONNX model)"
+        )
+    if wanted == "onnx":
+        engine: Any = OnnxBackend(directory, config, threads)
+    elif wanted == "torch":
+        engine = TorchBackend(directory, config, threads)
+    else:
+        raise ModelError(f"unknown backend {backend!r} (auto, torch or onnx)")
+    tokenizer = load_tokenizer(directory, config.max_length)
+    return StanceModel(directory, config, Predictor(config, tokenizer, engine, batch_size))

@@ -1,0 +1,145 @@
+"""The ``stance`` command line. Each command parses options and calls one library function;
+library errors become one line on stderr and a documented exit code (see stance.errors)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from stance.errors import EXIT_INTERRUPTED, StanceError
+
+app = typer.Typer(
+    name="stance",
+    help="Label trade coverage sentence by sentence: stance and claim type, in one pass.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _root() -> None:
+    """Label trade coverage sentence by sentence: stance and claim type, in one pass."""
+
+
+class _OneLine(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return f"{record.levelname.lower()}: {record.getMessage()}"
+
+
+def _setup_logging(quiet: bool = False) -> None:
+    log = logging.getLogger("stance")
+    for h in list(log.handlers):
+        log.removeHandler(h)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_OneLine())
+    log.addHandler(handler)
+    log.setLevel(logging.WARNING if quiet else logging.INFO)
+    log.propagate = False
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """Turn library errors into one stderr line and an exit code; never a traceback."""
+    try:
+        yield
+    except StanceError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        typer.echo("interrupted; rerun with --resume to continue", err=True)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+
+
+def _tail(text: str, width: int) -> str:
+    return text if len(text) <= width else "…" + text[-(width - 1) :]
+
+
+def _preview(rows: list[dict[str, Any]], tasks: list[str], width: int = 100) -> str:
+    """A readable fixed-width table of the first rows."""
+    if not rows:
+        return "(no sentences)"
+    cols = ["doc_id", "#", *tasks]
+    cells = [
+        [_tail(str(r["doc_id"]), 24), str(r["sentence"]), *(f"{r[t]} {r[t + '_score']:.2f}" for t in tasks)]
+        for r in rows
+    ]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
+    text_w = max(20, width - sum(widths) - 2 * len(widths))
+    lines = ["  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=False)) + "  text"]
+    for r, row in zip(rows, cells, strict=False):
+        text = " ".join(str(r["text"]).split())
+        text = text if len(text) <= text_w else text[: text_w - 1] + "…"
+        lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + "  " + text)
+    return "\n".join(lines)
+
+
+@app.command("label")
+def label_cli(
+    inputs: Annotated[list[str], typer.Argument(help="Files (.txt .md .jsonl .csv .parquet), folders, or - for stdin.", show_default=False)],
+    output: Annotated[str, typer.Option("--output", "-o", help="Output file (.jsonl, .csv, .parquet) or - for stdout.")],
+    model: Annotated[Path | None, typer.Option("--model", "-m", help="Model directory [default: the shipped model].")] = None,
+    fmt: Annotated[str | None, typer.Option("--format", "-f", help="jsonl, csv or parquet [default: from OUT's suffix].")] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, help="Sentences per forward pass.")] = 64,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run after its last complete article.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")] = False,
+    no_split: Annotated[bool, typer.Option("--no-split", help="Each record (or text-file line) is already one sentence.")] = False,
+    text_field: Annotated[str, typer.Option("--text-field", help="Field or column holding the text.")] = "text",
+    id_field: Annotated[str, typer.Option("--id-field", help="Field or column holding the document id.")] = "id",
+    probs: Annotated[bool, typer.Option("--probs", help="Add every label's probability per task.")] = False,
+    skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Skip malformed records (counted, warned) instead of stopping.")] = False,
+    threads: Annotated[int | None, typer.Option("--threads", min=1, help="CPU threads for inference [default: all usable].")] = None,
+    chunk_sentences: Annotated[int, typer.Option("--chunk-sentences", min=1, help="Sentences per durable chunk (the unit of --resume).")] = 2048,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar, preview or summary.")] = False,
+) -> None:
+    """Label every sentence of articles by each task of the model (stance, claim type)."""
+    _setup_logging(quiet)
+    with _errors():
+        import stance
+        from stance.label import label_corpus
+
+        loaded = stance.load(model, batch_size=batch_size, threads=threads)
+        summary = label_corpus(
+            inputs,
+            output,
+            model=loaded,
+            fmt=fmt,
+            resume=resume,
+            overwrite=overwrite,
+            split=not no_split,
+            text_field=text_field,
+            id_field=id_field,
+            probs=probs,
+            skip_bad=skip_bad,
+            progress=not quiet,
+            chunk_sentences=chunk_sentences,
+        )
+        if quiet:
+            return
+        if summary.already_complete:
+            typer.echo(f"{output}: already complete, nothing to resume", err=True)
+            return
+        if output != "-":
+            typer.echo(_preview(summary.preview, loaded.tasks))
+        resumed = f" (resumed after {summary.resumed_documents:,})" if summary.resumed_documents else ""
+        skipped = f", {summary.skipped:,} skipped" if summary.skipped else ""
+        typer.echo(
+            f"labelled {summary.documents:,} documents{resumed}, {summary.sentences:,} sentences"
+            f"{skipped} in {summary.seconds:.1f}s ({summary.sentences_per_second:,.0f} sentences/s)"
+            f" -> {output}",
+            err=True,
+        )
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,188 @@
+"""Batched sentence prediction shared by every backend.
+
+Texts are tokenized in one call with the fast tokenizer, sorted by token length, cut into
+batches padded only to the longest sentence of each batch, run through the backend, and put
+back in input order. Backends only map padded id arrays to logits per task:
+
+* ``torch``: :class:`~stance.network.MultiTaskModel` under ``torch.inference_mode``;
+* ``onnx``: one ONNX Runtime session (fp32 or int8), without importing torch.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from stance.errors import ModelError
+from stance.modeldir import ONNX_WEIGHTS, TOKENIZER_NAME, ModelConfig
+
+
+@dataclass(frozen=True)
+class TaskPrediction:
+    """The label of one task for one text, its probability, and the full distribution."""
+
+    label: str
+    score: float
+    probs: dict[str, float]
+
+
+class Backend(Protocol):
+    def logits(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> dict[str, np.ndarray]: ...
+
+
+def default_threads() -> int:
+    """Intra-op threads: STANCE_THREADS, else the CPUs this process may use."""
+    env = os.environ.get("STANCE_THREADS")
+    if env and env.isdigit() and int(env) > 0:
+        return int(env)
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+class TorchBackend:
+    def __init__(self, directory: Path, config: ModelConfig, threads: int | None = None) -> None:
+        import torch
+
+        from stance.network import MultiTaskModel
+
+        if threads:
+            torch.set_num_threads(threads)
+        self._torch = torch
+        self.model = MultiTaskModel.load(directory, config)
+
+    @classmethod
+    def from_module(cls, model: Any) -> TorchBackend:
+        import torch
+
+        self = cls.__new__(cls)
+        self._torch = torch
+        self.model = model
+        return self
+
+    def logits(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> dict[str, np.ndarray]:
+        torch = self._torch
+        was_training = self.model.training
+        self.model.eval()
+        device = next(self.model.parameters()).device
+        with torch.inference_mode():
+            out = self.model(
+                input_ids=torch.from_numpy(input_ids).to(device),
+                attention_mask=torch.from_numpy(attention_mask).to(device),
+            )
+        if was_training:
+            self.model.train()
+        return {k: v.float().cpu().numpy() for k, v in out["logits"].items()}
+
+
+class OnnxBackend:
+    def __init__(self, directory: Path, config: ModelConfig, threads: int | None = None) -> None:
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise ModelError("the ONNX model needs onnxruntime: pip install onnxruntime") from None
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads or default_threads()
+        opts.inter_op_num_threads = 1
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        try:
+            self.session = ort.InferenceSession(
+                str(directory / ONNX_WEIGHTS), sess_options=opts, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:
+            raise ModelError(f"{directory / ONNX_WEIGHTS}: cannot load ONNX model ({exc})") from None
+        self.tasks = config.scheme.names
+        names = {o.name for o in self.session.get_outputs()}
+        missing = [t for t in self.tasks if t not in names]
+        if missing:
+            raise ModelError(f"{directory / ONNX_WEIGHTS}: graph lacks outputs for tasks {missing}")
+
+    def logits(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> dict[str, np.ndarray]:
+        outs = self.session.run(self.tasks, {"input_ids": input_ids, "attention_mask": attention_mask})
+        return dict(zip(self.tasks, outs, strict=False))
+
+
+def load_tokenizer(directory: Path, max_length: int) -> Any:
+    from tokenizers import Tokenizer
+
+    path = directory / TOKENIZER_NAME
+    try:
+        tok = Tokenizer.from_file(str(path))
+    except Exception as exc:
+        raise ModelError(f"{path}: unreadable tokenizer ({exc})") from None
+    tok.no_padding()
+    tok.enable_truncation(max_length=max_length)
+    return tok
+
+
+def softmax(x: np.ndarray) -> np.ndarray:
+    x = x - x.max(axis=-1, keepdims=True)
+    e = np.exp(x)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+class Predictor:
+    """Turns texts into per-task probabilities with length-sorted, dynamically padded batches."""
+
+    def __init__(self, config: ModelConfig, tokenizer: Any, backend: Backend, batch_size: int = 64):
+        if batch_size < 1:
+            raise ModelError(f"batch size must be at least 1, got {batch_size}")
+        self.config = config
+        self.tokenizer = tokenizer
+        self.backend = backend
+        self.batch_size = batch_size
+
+    def encode(self, texts: Sequence[str]) -> list[list[int]]:
+        return [e.ids for e in self.tokenizer.encode_batch(list(texts))]
+
+    def probabilities(self, texts: Sequence[str], *, calibrated: bool = True) -> dict[str, np.ndarray]:
+        """``{task: array (len(texts), n_labels)}`` of probabilities, in input order."""
+        logits = self.logits(texts)
+        out = {}
+        for task, values in logits.items():
+            t = self.config.temperature(task) if calibrated else 1.0
+            out[task] = softmax(values / t)
+        return out
+
+    def logits(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        n = len(texts)
+        tasks = self.config.scheme.tasks
+        result = {t.name: np.zeros((n, len(t.labels)), dtype=np.float32) for t in tasks}
+        if n == 0:
+            return result
+        ids = self.encode(texts)
+        order = sorted(range(n), key=lambda i: (-len(ids[i]), i))
+        pad = self.config.pad_token_id
+        for b in range(0, n, self.batch_size):
+            idx = order[b : b + self.batch_size]
+            width = max(len(ids[i]) for i in idx)
+            input_ids = np.full((len(idx), width), pad, dtype=np.int64)
+            mask = np.zeros((len(idx), width), dtype=np.int64)
+            for row, i in enumerate(idx):
+                seq = ids[i]
+                input_ids[row, : len(seq)] = seq
+                mask[row, : len(seq)] = 1
+            batch_logits = self.backend.logits(input_ids, mask)
+            for task, values in batch_logits.items():
+                result[task][idx] = values
+        return result
+
+    def predict(self, texts: Sequence[str]) -> list[dict[str, TaskPrediction]]:
+        probs = self.probabilities(texts)
+        out: list[dict[str, TaskPrediction]] = []
+        for i in range(len(texts)):
+            item = {}
+            for task in self.config.scheme.tasks:
+                p = probs[task.name][i]
+                k = int(p.argmax())
+                item[task.name] = TaskPrediction(
+                    task.labels[k], float(p[k]), {lab: float(v) for lab, v in zip(task.labels, p, strict=False)}
+                )
+            out.append(item)
+        return out
