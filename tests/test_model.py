@@ -1,0 +1,75 @@
+"""The model directory and the predictor: round trip, batch parity, version stamps."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+import stance
+
+SENTENCES = [
+    "Beijing announced duties of 15 percent on American farm goods on Tuesday.",
+    "Both delegations agreed to suspend the new levies for 90 days.",
+    "What concessions will each side accept?",
+    "This site uses cookies.",
+    "Analysts expect the truce to collapse before the deadline, citing deep mistrust on both sides of the Pacific.",
+]
+
+
+def test_batch_equals_single_item(tiny_model) -> None:
+    batch = tiny_model.predict_proba(SENTENCES)
+    for i, s in enumerate(SENTENCES):
+        single = tiny_model.predict_proba([s])
+        for task in tiny_model.tasks:
+            np.testing.assert_allclose(single[task][0], batch[task][i], atol=1e-5)
+    tiny_model.batch_size = 2
+    small = tiny_model.predict_proba(SENTENCES)
+    tiny_model.batch_size = 8
+    for task in tiny_model.tasks:
+        np.testing.assert_allclose(small[task], batch[task], atol=1e-5)
+
+
+def test_save_load_round_trip(tmp_path: Path, tiny_model_dir: Path, tiny_model) -> None:
+    from stance.network import save_model
+
+    torch_model = tiny_model.predictor.backend.model
+    save_model(torch_model, tmp_path / "copy", tiny_model_dir)
+    again = stance.load(tmp_path / "copy")
+    a, b = tiny_model.predict_proba(SENTENCES), again.predict_proba(SENTENCES)
+    for task in tiny_model.tasks:
+        np.testing.assert_array_equal(a[task], b[task])
+    assert again.scheme == tiny_model.scheme
+
+
+def test_config_holds_tasks_and_versions(tiny_model_dir: Path) -> None:
+    config = json.loads((tiny_model_dir / "config.json").read_text())
+    assert config["tasks"]["stance"] == ["escalation", "de-escalation", "neutral"]
+    assert config["id2label"]["claim_type"]["4"] == "none"
+    assert {"stance", "torch", "transformers"} <= set(config["versions"])
+
+
+def test_version_mismatch_warns(tmp_path: Path, tiny_model_dir: Path, caplog) -> None:
+    d = tmp_path / "old"
+    shutil.copytree(tiny_model_dir, d)
+    config = json.loads((d / "config.json").read_text())
+    config["versions"]["transformers"] = "1.0.0"
+    (d / "config.json").write_text(json.dumps(config))
+    with caplog.at_level("WARNING", logger="stance"):
+        stance.load(d)
+    assert "saved with transformers 1.0.0" in caplog.text
+
+
+def test_temperature_changes_scores_not_labels(tmp_path: Path, tiny_model_dir: Path, tiny_model) -> None:
+    d = tmp_path / "hot"
+    shutil.copytree(tiny_model_dir, d)
+    config = json.loads((d / "config.json").read_text())
+    config["temperatures"] = {"stance": 3.0, "claim_type": 3.0}
+    (d / "config.json").write_text(json.dumps(config))
+    hot = stance.load(d)
+    a, b = tiny_model.predict(SENTENCES), hot.predict(SENTENCES)
+    for x, y in zip(a, b):
+        assert x["stance"].label == y["stance"].label
+        assert y["stance"].score <= x["stance"].score + 1e-6

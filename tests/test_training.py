@@ -1,0 +1,158 @@
+"""Training on tiny models built in the tests: overfit, new label schemes, bad data, config."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+from conftest import make_tiny_base
+from typer.testing import CliRunner
+
+from stance.cli import app
+from stance.errors import EXIT_USAGE, ConfigError
+
+runner = CliRunner()
+
+TOY = [
+    ("Steel tariffs rose sharply today.", "steel", "high"),
+    ("Chip export controls were tightened.", "chips", "high"),
+    ("A quiet week for steel mills.", "steel", "low"),
+    ("Chip makers reported steady sales.", "chips", "low"),
+    ("Washington slapped new duties on steel.", "steel", "high"),
+    ("New curbs hit semiconductor tools.", "chips", "high"),
+    ("Steel output was flat in May.", "steel", "low"),
+    ("Wafer shipments were unchanged.", "chips", "low"),
+]
+
+
+@pytest.fixture(scope="module")
+def tiny_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_tiny_base(tmp_path_factory.mktemp("tiny-base"))
+
+
+def write_csv(path: Path, rows, header=("text", "topic", "urgency")) -> Path:
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(header)
+        w.writerows(rows)
+    return path
+
+
+def test_overfits_a_tiny_set(tmp_path: Path, tiny_base: Path) -> None:
+    import stance
+    from training.config import build_config
+    from training.trainer import train
+
+    data = write_csv(tmp_path / "toy.csv", TOY)
+    cfg = build_config({
+        "model": {"base": str(tiny_base), "max_length": 32, "dropout": 0.0},
+        "data": {"train": str(data)},
+        "task_columns": ["topic", "urgency"],
+        "training": {"epochs": 60, "lr": 3e-3, "batch_size": 8, "warmup_ratio": 0.0, "weight_decay": 0.0,
+                     "class_weighting": "none", "patience": 0, "calibrate": False},
+        "output": str(tmp_path / "m"),
+    })
+    result = train(cfg, progress=False)
+    model = stance.load(result.output)
+    preds = model.predict([t for t, _, _ in TOY])
+    assert [(p["topic"].label, p["urgency"].label) for p in preds] == [(a, b) for _, a, b in TOY]
+
+
+def test_new_label_scheme_end_to_end_from_the_cli(tmp_path: Path, tiny_base: Path) -> None:
+    data = write_csv(tmp_path / "toy.csv", TOY)
+    out = tmp_path / "toy-model"
+    result = runner.invoke(app, [
+        "train", "--train", str(data), "--dev", str(data), "--task", "topic", "--task", "urgency",
+        "--base", str(tiny_base), "--epochs", "2", "--output", str(out), "-q",
+    ])
+    assert result.exit_code == 0, result.output
+    config = json.loads((out / "config.json").read_text())
+    assert config["tasks"] == {"topic": ["chips", "steel"], "urgency": ["high", "low"]}
+    assert config["id2label"]["urgency"] == {"0": "high", "1": "low"}
+    for name in ("model.safetensors", "tokenizer.json", "metrics.json", "training_config.json", "README.md"):
+        assert (out / name).exists(), name
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics["dev"]["tasks"]) == {"topic", "urgency"}
+    labelled = tmp_path / "labelled.jsonl"
+    result = runner.invoke(app, ["label", str(data), "-o", str(labelled), "--model", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    row = json.loads(labelled.read_text().splitlines()[0])
+    assert row["topic"] in ("chips", "steel") and "urgency_score" in row
+    assert row["topic_input"] == "steel"  # the input's own column, renamed, passes through
+
+
+def test_same_seed_same_metrics(tmp_path: Path, tiny_base: Path) -> None:
+    from training.config import build_config
+    from training.trainer import train
+
+    data = write_csv(tmp_path / "toy.csv", TOY)
+    scores = []
+    for run in ("a", "b"):
+        cfg = build_config({
+            "model": {"base": str(tiny_base), "max_length": 32},
+            "data": {"train": str(data), "dev": str(data)},
+            "task_columns": ["topic", "urgency"],
+            "training": {"epochs": 3, "batch_size": 4, "seed": 7},
+            "output": str(tmp_path / run),
+        })
+        scores.append(train(cfg, progress=False).metrics["dev"]["mean_macro_f1"])
+    assert scores[0] == pytest.approx(scores[1], abs=0.005)
+
+
+@pytest.mark.parametrize(
+    ("dev_rows", "header", "message"),
+    [
+        ([("Steel up.", "stel", "high")], ("text", "topic", "urgency"), "toy-dev.csv:2: unknown topic label 'stel'"),
+        ([("", "steel", "high")], ("text", "topic", "urgency"), "toy-dev.csv:2: empty or missing text"),
+        ([("Steel up.", "steel")], ("text", "topic"), "missing column 'urgency'"),
+    ],
+)
+def test_bad_training_data_fails_before_training(tmp_path: Path, tiny_base: Path, dev_rows, header, message) -> None:
+    train_csv = write_csv(tmp_path / "toy.csv", TOY)
+    dev_csv = write_csv(tmp_path / "toy-dev.csv", dev_rows, header)
+    result = runner.invoke(app, [
+        "train", "--train", str(train_csv), "--dev", str(dev_csv), "--task", "topic", "--task", "urgency",
+        "--base", str(tiny_base), "-o", str(tmp_path / "m"), "-q",
+    ])
+    assert result.exit_code == EXIT_USAGE, result.output
+    assert message in result.stderr
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "m").exists()
+
+
+def test_warnings_for_rare_labels_and_shared_texts(tmp_path: Path, tiny_base: Path, caplog) -> None:
+    from training.data import check_examples, load_examples, resolve_scheme
+
+    train_csv = write_csv(tmp_path / "toy.csv", TOY)
+    ex = load_examples(train_csv, "text", ["topic", "urgency"])
+    scheme = resolve_scheme(None, ["topic", "urgency"], ex)
+    with caplog.at_level("WARNING", logger="stance"):
+        check_examples(scheme, ex, {"test": ex[:2]}, min_examples=5)
+    text = caplog.text
+    assert "only 4 training examples" in text
+    assert "2 test texts also occur in train" in text
+
+
+def test_unreadable_training_file(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["train", "--train", str(tmp_path / "nope.csv"), "--task", "x", "-q"])
+    assert result.exit_code == EXIT_USAGE
+    assert "nope.csv: no such file" in result.stderr
+
+
+def test_config_rejects_unknown_keys_and_quotes_bad_values(tmp_path: Path) -> None:
+    from training.config import build_config, load_config
+
+    with pytest.raises(ConfigError, match="unknown key 'training.learning_rate'"):
+        build_config({"data": {"train": "x"}, "task_columns": ["a"], "training": {"learning_rate": 1}})
+    with pytest.raises(ConfigError, match=r"training.epochs = 0"):
+        build_config({"data": {"train": "x"}, "task_columns": ["a"], "training": {"epochs": 0}})
+    with pytest.raises(ConfigError, match="duplicate labels"):
+        build_config({"data": {"train": "x"}, "tasks": {"a": ["x", "x"]}})
+    cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / "default.toml",
+                      ["training.lr=3e-5", "output=runs/x", "training.class_weighting=\"none\""])
+    assert cfg.training.lr == 3e-5 and cfg.output == "runs/x" and cfg.training.class_weighting == "none"
+    assert cfg.tasks is not None and list(cfg.tasks) == ["stance", "claim_type"]
+    result = runner.invoke(app, ["train", "configs/default.toml", "--set", "training.epochs=-1", "-q"])
+    assert result.exit_code == EXIT_USAGE and "training.epochs = -1" in result.stderr

@@ -1,0 +1,84 @@
+"""The model card (README.md of a model directory), written from the run's own figures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from stance.modeldir import ModelConfig
+from training.config import TrainConfig
+
+
+def _task_table(split_metrics: dict[str, Any]) -> list[str]:
+    lines = []
+    for task, m in split_metrics["tasks"].items():
+        ci = m.get("macro_f1_ci")
+        ci_txt = f" (95% CI {ci[0]:.3f}-{ci[1]:.3f})" if ci else ""
+        lines += [
+            f"**{task}**: macro-F1 {m['macro_f1']:.3f}{ci_txt}, accuracy {m['accuracy']:.3f}, "
+            f"ECE {m.get('ece', float('nan')):.3f}, n = {m['n']}",
+            "",
+            "| label | precision | recall | F1 | support |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        for label, s in m["per_label"].items():
+            lines.append(f"| {label} | {s['precision']:.3f} | {s['recall']:.3f} | {s['f1']:.3f} | {s['support']} |")
+        lines.append("")
+    return lines
+
+
+def write_card(directory: Path, model_config: ModelConfig, config: TrainConfig, metrics: dict[str, Any]) -> None:
+    scheme = model_config.scheme
+    t = config.training
+    lines = [
+        f"# stance model: {', '.join(scheme.names)}",
+        "",
+        "A sentence classifier for trade coverage: one shared transformer encoder "
+        f"(`{model_config.base_model}`, {model_config.pooling} pooling, max {model_config.max_length} tokens) "
+        "with one linear head per task, trained with `stance train`.",
+        "",
+        "## Intended use",
+        "",
+        "Label sentences of news and commentary about trade between countries (tariffs, export "
+        "controls, sanctions, negotiations) with `stance label` or `stance.load(DIR).predict(...)`. "
+        "Not for other domains, for judging truth, or for decisions about people.",
+        "",
+        "## Label scheme",
+        "",
+    ]
+    for task in scheme:
+        lines.append(f"- `{task.name}`: " + ", ".join(f"`{lab}`" for lab in task.labels))
+    lines += [
+        "",
+        "## Training",
+        "",
+        f"- data: `{config.data.train}` (train), `{config.data.dev}` (dev), `{config.data.test}` (test)",
+        f"- recipe: {t.epochs} epochs max, lr {t.lr}, batch {t.batch_size}, warm-up {t.warmup_ratio}, "
+        f"weight decay {t.weight_decay}, class weighting `{t.class_weighting}`, patience {t.patience}, seed {t.seed}",
+        f"- best epoch (dev {metrics.get('primary_metric', 'mean_macro_f1')}): {metrics.get('best_epoch')}",
+        f"- training time: {metrics.get('train_seconds', 0) / 60:.1f} min on {metrics.get('world_size', 1)} process(es)"
+        f" ({model_config.versions.get('torch', '?')} torch, python {model_config.versions.get('python', '?')})",
+        "- temperatures (fitted on dev): "
+        + (", ".join(f"{k} {v}" for k, v in model_config.temperatures.items()) or "none"),
+        "",
+    ]
+    for split in ("dev", "test"):
+        if split in metrics:
+            lines += [f"## Metrics: {split}", "", f"Mean macro-F1 {metrics[split]['mean_macro_f1']:.3f}.", ""]
+            lines += _task_table(metrics[split])
+    if "ece_before_calibration" in metrics:
+        lines += [
+            "ECE on dev before temperature scaling: "
+            + ", ".join(f"{k} {v:.3f}" for k, v in metrics["ece_before_calibration"].items() if v is not None),
+            "",
+        ]
+    lines += [
+        "## Limitations",
+        "",
+        "- Trained on sentences written for the project in the voices of real outlets, not on real "
+        "published articles; real coverage is messier, and scores on it are expected to be lower.",
+        "- English only; sentences are judged one at a time, without the article's context.",
+        "- Stance is the direction of the trade conflict a sentence reports, not the author's approval.",
+        "",
+    ]
+    (directory / "README.md").write_text("\n".join(lines), encoding="utf-8")
