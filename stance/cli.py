@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from stance.errors import EXIT_INTERRUPTED, StanceError
+from stance.errors import EXIT_GATE_FAILED, EXIT_INTERRUPTED, StanceError
 
 app = typer.Typer(
     name="stance",
@@ -177,6 +177,75 @@ def train_cli(
             f"{result.seconds / 60:.1f} min){'; macro-F1 ' + summary if summary else ''}",
             err=True,
         )
+
+
+@app.command("eval")
+def eval_cli(
+    data: Annotated[list[str], typer.Argument(help="Labelled JSONL, CSV or Parquet files (sentence rows; label columns named after the model's tasks).", show_default=False)],
+    model: Annotated[Path | None, typer.Option("--model", "-m", help="Model directory [default: the shipped model].")] = None,
+    gates_file: Annotated[Path | None, typer.Option("--gates", help="Gates file (see configs/gates.toml).")] = None,
+    gate: Annotated[list[str] | None, typer.Option("--gate", help="A minimum, e.g. stance.macro_f1=0.85 (repeatable).")] = None,
+    report_dir: Annotated[Path | None, typer.Option("--report-dir", help="Write metrics.json, report.md, junit.xml and plots here.")] = None,
+    baseline: Annotated[str | None, typer.Option("--baseline", help="A previous report folder, metrics.json or model directory.")] = None,
+    slice_by: Annotated[list[str] | None, typer.Option("--slice-by", help="Metadata field for per-slice metrics (repeatable).")] = None,
+    errors: Annotated[Path | None, typer.Option("--errors", help="Write every misclassified row with its probabilities (JSONL).")] = None,
+    text_field: Annotated[str, typer.Option("--text-field", help="The text column.")] = "text",
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap intervals.")] = 0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only failing gates.")] = False,
+) -> None:
+    """Score a model on labelled data; exit 1 when a quality gate fails."""
+    _setup_logging(quiet)
+    with _errors():
+        import stance
+        from eval.gates import check_gates, load_gates
+        from eval.harness import compare, evaluate
+        from eval.report import write_errors, write_reports
+
+        gates = load_gates(gates_file, list(gate or []))
+        loaded = stance.load(model)
+        result = evaluate(loaded, data, text_field=text_field, slice_by=list(slice_by or []), seed=seed)
+        if baseline:
+            result.baseline = compare(result, baseline, seed=seed)
+        checked = check_gates(gates, result.metrics, result.baseline)
+        if report_dir:
+            write_reports(result, checked, report_dir)
+        if errors:
+            write_errors(result, errors)
+        m = result.metrics
+        if not quiet:
+            typer.echo(f"{m['n']} sentences, {m['primary_metric']} {m[m['primary_metric']]:.3f}")
+            for task, t in m["tasks"].items():
+                ci = t.get("macro_f1_ci", [0, 0])
+                typer.echo(
+                    f"  {task}: macro-F1 {t['macro_f1']:.3f} (95% CI {ci[0]:.3f}-{ci[1]:.3f}), "
+                    f"accuracy {t['accuracy']:.3f}, ECE {t.get('ece_uncalibrated', 0):.3f} -> {t.get('ece', 0):.3f}"
+                )
+            if result.baseline:
+                for name, d in result.baseline["deltas"].items():
+                    p = f", p = {d['p_value']:.3f}" if "p_value" in d else ""
+                    typer.echo(f"  vs baseline {name}: {d['delta']:+.3f}{p}")
+        failed = [g for g in checked if not g.passed]
+        for g in checked:
+            if not g.passed or not quiet:
+                typer.echo(f"{'FAIL' if not g.passed else 'pass'} {g.message}", err=not g.passed)
+        if failed:
+            raise typer.Exit(EXIT_GATE_FAILED)
+
+
+@app.command("export")
+def export_cli(
+    model: Annotated[Path, typer.Option("--model", "-m", help="Torch model directory to export.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="ONNX model directory to write.")],
+    quantize: Annotated[str | None, typer.Option("--quantize", help="int8: dynamic int8 quantization.")] = None,
+) -> None:
+    """Export a model to ONNX (all task heads in one graph), optionally int8-quantized."""
+    _setup_logging(False)
+    with _errors():
+        from stance.export import export_onnx
+
+        out = export_onnx(model, output, quantize=quantize)
+        size = (out / "model.onnx").stat().st_size / 1e6
+        typer.echo(f"wrote {out} (model.onnx {size:.1f} MB{', int8' if quantize else ''})", err=True)
 
 
 def _toml_value(value: Any) -> str:
