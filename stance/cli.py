@@ -4,6 +4,7 @@ library errors become one line on stderr and a documented exit code (see stance.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,6 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from stance.errors import EXIT_GATE_FAILED, EXIT_INTERRUPTED, StanceError
+from stance.errors import UsageError as StanceUsageError
 
 app = typer.Typer(
     name="stance",
@@ -96,6 +98,10 @@ def label_cli(
     skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Skip malformed records (counted, warned) instead of stopping.")] = False,
     threads: Annotated[int | None, typer.Option("--threads", min=1, help="CPU threads for inference [default: all usable].")] = None,
     chunk_sentences: Annotated[int, typer.Option("--chunk-sentences", min=1, help="Sentences per durable chunk (the unit of --resume).")] = 2048,
+    engine: Annotated[str, typer.Option("--engine", help="local, or ray (Ray Data; OUT becomes a folder of part files).")] = "local",
+    address: Annotated[str | None, typer.Option("--address", help="Ray cluster: auto, ray://HOST:PORT [default: a local cluster].")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", min=1, help="Ray labelling actors [default: the cluster's CPUs].")] = None,
+    summary: Annotated[str | None, typer.Option("--summary", help="Also write per-article scores (JSONL, as `stance index --articles`).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar, preview or summary.")] = False,
 ) -> None:
     """Label every sentence of articles by each task of the model (stance, claim type)."""
@@ -104,6 +110,13 @@ def label_cli(
         import stance
         from stance.label import label_corpus
 
+        if engine == "ray":
+            _label_on_ray(inputs, output, model=model, fmt=fmt, address=address, workers=workers, batch_size=batch_size,
+                          text_field=text_field, id_field=id_field, split=not no_split, probs=probs,
+                          overwrite=overwrite, resume=resume, summary=summary, quiet=quiet)
+            return
+        if engine != "local":
+            raise StanceUsageError(f"--engine {engine!r}: expected local or ray")
         loaded = stance.load(model, batch_size=batch_size, threads=threads)
         summary = label_corpus(
             inputs,
@@ -119,6 +132,7 @@ def label_cli(
             skip_bad=skip_bad,
             progress=not quiet,
             chunk_sentences=chunk_sentences,
+            summary_path=summary,
         )
         if quiet:
             return
@@ -133,6 +147,25 @@ def label_cli(
             f"labelled {summary.documents:,} documents{resumed}, {summary.sentences:,} sentences"
             f"{skipped} in {summary.seconds:.1f}s ({summary.sentences_per_second:,.0f} sentences/s)"
             f" -> {output}",
+            err=True,
+        )
+
+
+def _label_on_ray(inputs: list[str], output: str, *, model: Path | None, fmt: str | None, resume: bool,
+                  summary: str | None, quiet: bool, **options: Any) -> None:
+    from stance.ray_engine import label_with_ray
+
+    if resume:
+        raise StanceUsageError("--resume works with the local engine; a Ray run retries failed workers itself")
+    if summary:
+        raise StanceUsageError("--summary works with the local engine; run `stance index --articles` on the Ray output")
+    if fmt is None:
+        fmt = "parquet" if output.endswith(".parquet") else "jsonl"
+    result = label_with_ray(inputs, output, model_path=str(model) if model else None, fmt=fmt, **options)
+    if not quiet:
+        typer.echo(
+            f"labelled {result.documents:,} documents, {result.sentences:,} sentences on {result.workers} Ray "
+            f"workers in {result.seconds:.1f}s -> {result.output}/",
             err=True,
         )
 
@@ -169,6 +202,8 @@ def train_cli(
         data = apply_overrides(data, [*sets, *(overrides or [])])
         cfg = build_config(data, str(config) if config else "command line")
         result = train(cfg, progress=not quiet)
+        if os.environ.get("RANK", "0") != "0":
+            return  # one summary line per run, from rank 0
         summary = ", ".join(
             f"{k} {v['macro_f1']:.3f}" for k, v in result.metrics.get("test", result.metrics.get("dev", {"tasks": {}}))["tasks"].items()
         )
@@ -246,6 +281,57 @@ def export_cli(
         out = export_onnx(model, output, quantize=quantize)
         size = (out / "model.onnx").stat().st_size / 1e6
         typer.echo(f"wrote {out} (model.onnx {size:.1f} MB{', int8' if quantize else ''})", err=True)
+
+
+@app.command("index")
+def index_cli(
+    labels: Annotated[list[str], typer.Argument(help="`stance label` outputs (JSONL, CSV, Parquet) with a date field.", show_default=False)],
+    output: Annotated[str, typer.Option("--output", "-o", help="Index table: .csv, .jsonl or .parquet.")],
+    by: Annotated[str | None, typer.Option("--by", help="Group by these fields, comma-separated (e.g. outlet_type,dispute).")] = None,
+    freq: Annotated[str, typer.Option("--freq", help="Time bucket: D, W, M, Q or Y.")] = "M",
+    plot: Annotated[str | None, typer.Option("--plot", help="Write a PNG time series with bands.")] = None,
+    articles: Annotated[str | None, typer.Option("--articles", help="Also write the per-article rows here.")] = None,
+    date_field: Annotated[str, typer.Option("--date-field", help="Field holding the publication date.")] = "date",
+    reference: Annotated[str | None, typer.Option("--reference", help="Reference period START:END (ISO dates) for index = 100 [default: all].")] = None,
+    task: Annotated[str, typer.Option("--task", help="Task whose labels make the score.")] = "stance",
+    up: Annotated[str, typer.Option("--up", help="Label counted as +1.")] = "escalation",
+    down: Annotated[str, typer.Option("--down", help="Label counted as -1.")] = "de-escalation",
+    exclude: Annotated[list[str] | None, typer.Option("--exclude", help="TASK=LABEL sentences left out of the score [default: claim_type=none].")] = None,
+) -> None:
+    """Aggregate labelled sentences into per-article scores and an escalation index over time."""
+    _setup_logging(False)
+    with _errors():
+        from datetime import date
+
+        from stance.errors import UsageError
+        from stance.index import IndexSpec, index_corpus
+
+        pairs = []
+        for item in exclude if exclude is not None else ["claim_type=none"]:
+            if "=" not in item:
+                raise UsageError(f"--exclude {item!r}: expected TASK=LABEL")
+            k, v = item.split("=", 1)
+            pairs.append((k, v))
+        ref: tuple[date | None, date | None] = (None, None)
+        if reference:
+            try:
+                a, b = reference.split(":", 1)
+                ref = (date.fromisoformat(a) if a else None, date.fromisoformat(b) if b else None)
+            except ValueError:
+                raise UsageError(f"--reference {reference!r}: expected START:END with ISO dates") from None
+        spec = IndexSpec(task=task, up=up, down=down, exclude=tuple(pairs))
+        groups = [f.strip() for f in by.split(",")] if by else []
+        result = index_corpus(labels, output, by=groups, freq=freq.upper(), date_field=date_field, spec=spec,
+                              reference=ref, articles_out=articles, plot=plot)
+        n_articles = len(result.articles)
+        typer.echo(f"{n_articles:,} articles -> {len(result.buckets):,} buckets in {output}", err=True)
+        if result.missing_dates or result.bad_dates:
+            example = f" (e.g. {result.bad_dates[0]!r})" if result.bad_dates else ""
+            typer.echo(
+                f"warning: {result.missing_dates:,} articles without a date and {len(result.bad_dates):,} "
+                f"with an unparseable date{example} are left out of the time series",
+                err=True,
+            )
 
 
 def _toml_value(value: Any) -> str:

@@ -177,6 +177,7 @@ def label_corpus(
     chunk_sentences: int = 2048,  # sentences per written chunk: the unit of durability
     max_chunk_docs: int = 1000,  # ...or at most this many documents per chunk
     preview_rows: int = 10,  # rows kept in the summary for a quick look
+    summary_path: str | None = None,  # also write per-article index rows (JSONL) here
 ) -> LabelSummary:
     """Label every sentence of ``inputs`` into ``output``; see the module docstring."""
     if not inputs:
@@ -205,7 +206,12 @@ def label_corpus(
     summary = LabelSummary(output=output)
     stats = ReadStats()
     started = time.perf_counter()
-    writer = RowWriter(output, fmt=fmt, fingerprint=fp, resume=resume, overwrite=overwrite)
+    writer = RowWriter(output, fmt=fmt, fingerprint=fp, resume=resume, overwrite=overwrite, summary=summary_path)
+    summarizer = None
+    if summary_path:
+        from stance.index import ArticleSummarizer
+
+        summarizer = ArticleSummarizer()
     if writer.complete_already:
         summary.already_complete = True
         return summary
@@ -221,7 +227,14 @@ def label_corpus(
         if not pending:
             return
         rows = _rows_for(model, pending, probs=probs)
-        writer.write_chunk(rows, docs=len(pending), last_doc_id=pending[-1][0].doc_id)
+        articles = []
+        if summarizer is not None:
+            offset = 0
+            for doc, units in pending:
+                summarizer.keep = list(doc.meta)
+                articles.append(summarizer.summarize(doc.doc_id, rows[offset : offset + len(units)]))
+                offset += len(units)
+        writer.write_chunk(rows, docs=len(pending), last_doc_id=pending[-1][0].doc_id, summary_rows=articles)
         if len(summary.preview) < preview_rows:
             summary.preview.extend(rows[: preview_rows - len(summary.preview)])
         summary.documents += len(pending)

@@ -57,6 +57,7 @@ class Journal:
     size: int = 0  # bytes of good output (JSONL, CSV)
     parts: int = 0  # part files written (Parquet)
     last_doc_id: str | None = None
+    summary_size: int = 0  # bytes of good per-article summary (--summary)
 
 
 def journal_path(out: Path) -> Path:
@@ -88,6 +89,7 @@ def read_journal(out: Path) -> Journal | None:
         size=last.get("size", 0),
         parts=last.get("parts", 0),
         last_doc_id=last.get("last_doc_id"),
+        summary_size=last.get("summary_size", 0),
     )
 
 
@@ -119,8 +121,11 @@ class RowWriter:
         fingerprint: str,
         resume: bool = False,
         overwrite: bool = False,
+        summary: str | None = None,
     ) -> None:
         self.fmt = fmt
+        self.summary_path = Path(summary) if summary else None
+        self._summary: Any = None
         self.stdout = out == "-"
         self.path = Path(out)
         self.fingerprint = fingerprint
@@ -158,6 +163,7 @@ class RowWriter:
                 )
             self.state = previous
             self._open_for_resume()
+            self._open_summary(resume=True)
             return
         if resume and out.exists():
             self.complete_already = True
@@ -172,7 +178,23 @@ class RowWriter:
                 leftover.unlink()
         if self.parts_dir.exists():
             shutil.rmtree(self.parts_dir)
+        if self.summary_path is not None and self.summary_path.exists() and not overwrite:
+            raise UsageError(f"{self.summary_path}: summary exists; use --overwrite to replace it")
         self._open_fresh()
+        self._open_summary(resume=False)
+
+    def _open_summary(self, *, resume: bool) -> None:
+        if self.summary_path is None:
+            return
+        try:
+            if resume and self.summary_path.exists():
+                self._summary = self.summary_path.open("r+b")
+                self._summary.truncate(self.state.summary_size)
+                self._summary.seek(self.state.summary_size)
+            else:
+                self._summary = self.summary_path.open("wb")
+        except OSError as exc:
+            raise OutputError(f"{self.summary_path}: cannot write ({exc.strerror})") from None
 
     complete_already = False
 
@@ -218,7 +240,14 @@ class RowWriter:
             raise OutputError(f"{self.path}: cannot write ({exc.strerror})") from None
 
     # -- writing -----------------------------------------------------------------------
-    def write_chunk(self, rows: Sequence[dict[str, Any]], *, docs: int, last_doc_id: str | None) -> None:
+    def write_chunk(
+        self,
+        rows: Sequence[dict[str, Any]],
+        *,
+        docs: int,
+        last_doc_id: str | None,
+        summary_rows: Sequence[dict[str, Any]] = (),
+    ) -> None:
         """Write rows of ``docs`` whole documents, make them durable, then journal them."""
         try:
             if self.fmt == "jsonl":
@@ -227,6 +256,14 @@ class RowWriter:
                 self._write_csv(rows)
             else:
                 self._write_parquet_part(rows)
+            if self._summary is not None:
+                data = "".join(
+                    json.dumps({k: _clean(v) for k, v in r.items()}, ensure_ascii=False) + "\n"
+                    for r in summary_rows
+                ).encode("utf-8")
+                self._summary.write(data)
+                _fsync(self._summary)
+                self.state.summary_size += len(data)
         except OSError as exc:
             raise OutputError(f"{self.path}: cannot write ({exc.strerror})") from None
         self.state.docs_done += docs
@@ -239,6 +276,7 @@ class RowWriter:
                 "size": self.state.size,
                 "parts": self.state.parts,
                 "last_doc_id": last_doc_id,
+                "summary_size": self.state.summary_size,
             }
             self._journal.write(json.dumps(entry) + "\n")
             _fsync(self._journal)
@@ -309,6 +347,9 @@ class RowWriter:
                 self._fh = None
         except OSError as exc:
             raise OutputError(f"{self.path}: cannot write ({exc.strerror})") from None
+        if self._summary is not None:
+            self._summary.close()
+            self._summary = None
         if self._journal is not None:
             self._journal.close()
             self._journal = None
@@ -333,14 +374,14 @@ class RowWriter:
 
     def close(self) -> None:
         """Close files without completing: the journal stays, so the run can be resumed."""
-        for fh in (self._fh, self._journal):
+        for fh in (self._fh, self._journal, self._summary):
             if fh is not None:
                 try:
                     fh.flush()
                     fh.close()
                 except OSError:
                     pass
-        self._fh = self._journal = None
+        self._fh = self._journal = self._summary = None
 
     def __enter__(self) -> RowWriter:
         return self

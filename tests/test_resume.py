@@ -36,15 +36,16 @@ def label_cmd(src: Path, out: Path, model: Path, *extra: str) -> list[str]:
 @pytest.mark.parametrize("fmt", ["jsonl", "csv", "parquet"])
 def test_sigkill_then_resume_equals_clean_run(tmp_path: Path, tiny_model_dir: Path, fmt: str) -> None:
     src = tmp_path / "corpus.jsonl"
-    make_corpus(src, 300)
+    make_corpus(src, 240)
     env = {**os.environ, "STANCE_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     clean = tmp_path / f"clean.{fmt}"
-    subprocess.run(label_cmd(src, clean, tiny_model_dir), check=True, env=env, timeout=300)
+    clean_summary, summary = tmp_path / "clean-articles.jsonl", tmp_path / "articles.jsonl"
+    subprocess.run(label_cmd(src, clean, tiny_model_dir, "--summary", str(clean_summary)), check=True, env=env, timeout=300)
 
     out = tmp_path / f"killed.{fmt}"
     rng = random.Random(7)
     kills = 0
-    proc = subprocess.Popen(label_cmd(src, out, tiny_model_dir), env=env)
+    proc = subprocess.Popen(label_cmd(src, out, tiny_model_dir, "--summary", str(summary)), env=env)
     for _attempt in range(20):
         # Let the run get going (interpreter and model start take most of a second), then kill.
         time.sleep(rng.uniform(1.0, 3.0))
@@ -53,7 +54,7 @@ def test_sigkill_then_resume_equals_clean_run(tmp_path: Path, tiny_model_dir: Pa
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         kills += 1
-        proc = subprocess.Popen(label_cmd(src, out, tiny_model_dir, "--resume"), env=env)
+        proc = subprocess.Popen(label_cmd(src, out, tiny_model_dir, "--resume", "--summary", str(summary)), env=env)
     assert proc.wait(timeout=300) == 0
     assert kills >= 1, "the run finished before it could be killed; make the corpus larger"
     if fmt == "parquet":
@@ -62,6 +63,7 @@ def test_sigkill_then_resume_equals_clean_run(tmp_path: Path, tiny_model_dir: Pa
         assert pq.read_table(out).to_pylist() == pq.read_table(clean).to_pylist()
     else:
         assert out.read_bytes() == clean.read_bytes()
+    assert summary.read_bytes() == clean_summary.read_bytes()
     assert not any(p.name.endswith("stance-journal") for p in tmp_path.iterdir())
 
 
