@@ -3,6 +3,7 @@
     python -m training.corpus build      # data/articles/**/*.txt -> data/{train,dev,test}.jsonl
     python -m training.corpus validate   # checks of issue 3; exits 1 on a failure
     python -m training.corpus text DOC_ID  # rebuild one article's page text
+    python -m training.corpus pages OUT.jsonl  # every article as page text + metadata, unlabelled
 
 Sources (``data/articles/<slice>/<doc_id>.txt``, see ``data/AUTHORING.md``) hold a header of
 ``# key: value`` lines and one ``STANCE | CLAIM_TYPE | TEXT`` line per sentence unit; a
@@ -276,11 +277,20 @@ def main(argv: Iterable[str] | None = None) -> int:
     sub.add_parser("validate", help="check the splits and print label distributions")
     t = sub.add_parser("text", help="print an article's page text")
     t.add_argument("doc_id")
+    pg = sub.add_parser("pages", help="write every article's page text and metadata as JSONL (no labels)")
+    pg.add_argument("output")
     args = ap.parse_args(list(argv) if argv is not None else None)
     try:
         if args.cmd == "build":
             sizes = build()
             print("wrote " + ", ".join(f"data/{s}.jsonl ({n} sentences)" for s, n in sizes.items()))
+            return 0
+        if args.cmd == "pages":
+            with open(args.output, "w", encoding="utf-8") as fh:
+                for a in load_articles():
+                    record = {"id": a.doc_id, "text": a.page_text(), "date": a.meta["date"],
+                              "outlet_type": a.meta["outlet_type"], "dispute": a.meta["dispute"]}
+                    fh.write(json.dumps(record, ensure_ascii=False) + "\n")
             return 0
         if args.cmd == "text":
             for a in load_articles():
