@@ -100,8 +100,12 @@ def read_label_rows(path: str | Path) -> Iterator[dict[str, Any]]:
     p = Path(path)
     if not p.exists():
         raise InputError(f"{p}: no such file")
+    if p.is_dir():  # a folder of part files, e.g. written by --engine ray
+        for part in sorted(f for f in p.iterdir() if f.suffix.lower() in (".json", ".jsonl", ".csv", ".parquet")):
+            yield from read_label_rows(part)
+        return
     suffix = p.suffix.lower()
-    if suffix == ".jsonl":
+    if suffix in (".jsonl", ".json"):
         with p.open(encoding="utf-8") as fh:
             for i, line in enumerate(fh, start=1):
                 if line.strip():
