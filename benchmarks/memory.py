@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,17 +35,21 @@ def write_corpus(path: Path, n: int) -> int:
 
 
 def run(corpus: Path, out: Path, model: Path | None, threads: int) -> dict[str, float]:
-    cmd = [sys.executable, "-m", "stance.cli", "label", str(corpus), "-o", str(out), "--quiet", "--threads", str(threads)]
+    from benchmarks.throughput import run_cli_with_peak
+
+    args = ["label", str(corpus), "-o", str(out), "--quiet", "--threads", str(threads)]
     if model:
-        cmd += ["--model", str(model)]
+        args += ["--model", str(model)]
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd)
-    _, status, usage = os.wait4(proc.pid, 0)
+    peak = run_cli_with_peak(args)
     seconds = time.perf_counter() - t0
-    if status != 0:
-        raise SystemExit(f"stance label failed ({status})")
-    rows = sum(1 for _ in out.open("rb")) if out.suffix != ".parquet" else 0
-    return {"seconds": seconds, "peak_rss_mb": usage.ru_maxrss / 1024, "rows": rows}
+    if out.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        rows = pq.ParquetFile(out).metadata.num_rows
+    else:
+        rows = sum(1 for _ in out.open("rb")) - (out.suffix == ".csv")
+    return {"seconds": seconds, "peak_rss_mb": peak, "rows": rows}
 
 
 def main() -> None:
@@ -55,6 +58,7 @@ def main() -> None:
     ap.add_argument("--articles", type=int, default=280)
     ap.add_argument("--factor", type=int, default=10)
     ap.add_argument("--format", default="jsonl", choices=["jsonl", "csv", "parquet"])
+    # one stance label process per size; its own peak RSS (VmHWM) is reported
     ap.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
     args = ap.parse_args()
     print(f"{'corpus':<8} {'articles':>9} {'input MB':>9} {'sentences':>10} {'seconds':>8} {'sent/s':>8} {'peak RSS MB':>12}")

@@ -15,9 +15,16 @@ from typing import Any
 
 import numpy as np
 
-from eval.metrics import PRIMARY_METRIC, expected_calibration_error, macro_f1, reliability_bins, task_metrics
+from eval.metrics import (
+    PRIMARY_METRIC,
+    expected_calibration_error,
+    macro_f1,
+    reliability_bins,
+    task_metrics,
+)
 from stance.errors import InputError
 from stance.predict import softmax
+from stance.records import iter_records
 
 
 @dataclass
@@ -31,47 +38,10 @@ class EvalResult:
     figures: dict[str, Any] = field(default_factory=dict)
 
 
-def _records(path: Path) -> list[tuple[str, dict[str, Any]]]:
-    import csv
-
-    if not path.exists():
-        raise InputError(f"{path}: no such file")
-    suffix = path.suffix.lower()
-    out: list[tuple[str, dict[str, Any]]] = []
-    try:
-        if suffix == ".jsonl":
-            with path.open(encoding="utf-8") as fh:
-                for i, line in enumerate(fh, start=1):
-                    if not line.strip():
-                        continue
-                    try:
-                        rec = json.loads(line)
-                    except json.JSONDecodeError as exc:
-                        raise InputError(f"{path}:{i}: malformed JSON at column {exc.colno}: {exc.msg}") from None
-                    if not isinstance(rec, dict):
-                        raise InputError(f"{path}:{i}: expected a JSON object")
-                    out.append((f"{path}:{i}", rec))
-        elif suffix == ".csv":
-            with path.open(encoding="utf-8", newline="") as fh:
-                reader = csv.DictReader(fh)
-                out = [(f"{path}:{reader.line_num}", dict(r)) for r in reader]
-        elif suffix == ".parquet":
-            import pyarrow.parquet as pq
-
-            out = [(f"{path}:row {i}", r) for i, r in enumerate(pq.read_table(path).to_pylist(), start=1)]
-        else:
-            raise InputError(f"{path}: unsupported file type {suffix!r} (expected .jsonl, .csv or .parquet)")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    return out
-
-
 def load_rows(paths: Sequence[str], text_field: str, scheme: Any) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for p in paths:
-        records = _records(Path(p))
+        records = list(iter_records(p))
         if not records:
             raise InputError(f"{p}: no records")
         where0, first = records[0]

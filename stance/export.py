@@ -91,36 +91,3 @@ def parity(torch_dir: str | Path, onnx_dir: str | Path, texts: list[str]) -> dic
     a, b = stance.load(torch_dir), stance.load(onnx_dir)
     pa, pb = a.predict_proba(texts), b.predict_proba(texts)
     return {t: float((pa[t].argmax(1) == pb[t].argmax(1)).mean()) for t in a.tasks}
-
-
-def export_report(torch_dir: str | Path, onnx_dir: str | Path, data: str | Path, *, text_field: str = "text") -> dict:
-    """Compare an export with its torch source on labelled data: label agreement and macro-F1."""
-    import json as _json
-
-    import stance
-    from stance.predict import softmax
-
-    rows = [_json.loads(x) for x in Path(data).read_text(encoding="utf-8").splitlines() if x.strip()]
-    texts = [r[text_field] for r in rows]
-    a, b = stance.load(torch_dir), stance.load(onnx_dir)
-    la, lb = a.predictor.logits(texts), b.predictor.logits(texts)
-    report: dict = {"data": str(data), "n": len(texts), "tasks": {}}
-    for task in a.scheme:
-        pa, pb = la[task.name].argmax(1), lb[task.name].argmax(1)
-        gold = [task.label2id.get(str(r.get(task.name)), -1) for r in rows]
-        entry = {"agreement": float((pa == pb).mean()),
-                 "max_abs_prob_diff": float(abs(softmax(la[task.name]) - softmax(lb[task.name])).max())}
-        if all(g >= 0 for g in gold):
-            def macro(pred):
-                f1s = []
-                for k in range(len(task.labels)):
-                    tp = sum(1 for g, p in zip(gold, pred) if g == p == k)
-                    fp = sum(1 for g, p in zip(gold, pred) if p == k and g != k)
-                    fn = sum(1 for g, p in zip(gold, pred) if g == k and p != k)
-                    f1s.append(2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0)
-                return sum(f1s) / len(f1s)
-
-            entry["macro_f1_source"] = macro(list(pa))
-            entry["macro_f1_export"] = macro(list(pb))
-        report["tasks"][task.name] = entry
-    return report

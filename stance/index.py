@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from stance.errors import InputError, UsageError
+from stance.records import iter_records
 
 ARTICLE_ID = "doc_id"
 
@@ -96,33 +97,9 @@ class ArticleSummarizer:
 
 
 def read_label_rows(path: str | Path) -> Iterator[dict[str, Any]]:
-    """Stream rows of a ``stance label`` output (JSONL, CSV or Parquet)."""
-    p = Path(path)
-    if not p.exists():
-        raise InputError(f"{p}: no such file")
-    if p.is_dir():  # a folder of part files, e.g. written by --engine ray
-        for part in sorted(f for f in p.iterdir() if f.suffix.lower() in (".json", ".jsonl", ".csv", ".parquet")):
-            yield from read_label_rows(part)
-        return
-    suffix = p.suffix.lower()
-    if suffix in (".jsonl", ".json"):
-        with p.open(encoding="utf-8") as fh:
-            for i, line in enumerate(fh, start=1):
-                if line.strip():
-                    try:
-                        yield json.loads(line)
-                    except json.JSONDecodeError as exc:
-                        raise InputError(f"{p}:{i}: malformed JSON at column {exc.colno}: {exc.msg}") from None
-    elif suffix == ".csv":
-        with p.open(encoding="utf-8", newline="") as fh:
-            yield from csv.DictReader(fh)
-    elif suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        for batch in pq.ParquetFile(p).iter_batches(batch_size=4096):
-            yield from batch.to_pylist()
-    else:
-        raise InputError(f"{p}: unsupported file type {suffix!r} (expected .jsonl, .csv or .parquet)")
+    """Stream rows of a ``stance label`` output (JSONL, CSV, Parquet, or a folder of parts)."""
+    for _, record in iter_records(path):
+        yield record
 
 
 def parse_date(value: Any) -> date | None:
@@ -263,14 +240,16 @@ def plot_index(result: IndexResult, path: str | Path, *, by: Sequence[str] = (),
     for r in result.buckets:
         groups[tuple(str(r.get(f)) for f in by)].append(r)
     for g, rows in sorted(groups.items()):
-        pts = [r for r in rows if r["net_score"] is not None]
-        if not pts:
+        if all(r["net_score"] is None for r in rows):
             continue
+        pts = rows  # empty buckets become NaN: the line breaks instead of bridging the gap
+        nan = float("nan")
         x = [date.fromisoformat(r["bucket"]) for r in pts]
-        y = [r["net_score"] for r in pts]
+        y = [nan if r["net_score"] is None else r["net_score"] for r in pts]
         label = ", ".join(g) if g else "all articles"
         line = ax.plot(x, y, marker="o", ms=3, lw=1.5, label=label)[0]
-        ax.fill_between(x, [r["net_score_low"] for r in pts], [r["net_score_high"] for r in pts],
+        ax.fill_between(x, [nan if r["net_score_low"] is None else r["net_score_low"] for r in pts],
+                        [nan if r["net_score_high"] is None else r["net_score_high"] for r in pts],
                         color=line.get_color(), alpha=0.15, lw=0)
     ax.axhline(0, color="grey", lw=0.8, ls="--")
     ax.set_ylim(-1.05, 1.05)

@@ -8,7 +8,6 @@ from collections import Counter
 
 import pytest
 
-from conftest import REPO
 from training.corpus import DATA, SPLITS, build, load_articles, validate
 
 

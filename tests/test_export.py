@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 import stance
 from stance.cli import app
-from stance.export import export_report
+from training.ship import export_report
 
 runner = CliRunner()
 TEXTS = [

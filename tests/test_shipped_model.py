@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from conftest import REPO
 from typer.testing import CliRunner
 
 import stance
-from conftest import REPO
 from stance.cli import app
 
 runner = CliRunner()

@@ -10,8 +10,6 @@ Checks run before any training starts, naming ``file:line``:
 
 from __future__ import annotations
 
-import csv
-import json
 import logging
 from collections import Counter
 from collections.abc import Sequence
@@ -20,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from stance.errors import InputError
+from stance.records import iter_records
 from stance.scheme import Scheme, infer_scheme
 
 log = logging.getLogger("stance")
@@ -35,38 +34,7 @@ class Example:
 
 def read_records(path: str | Path) -> list[tuple[str, dict[str, Any]]]:
     """Read JSONL, CSV or Parquet rows as ``(file:line, record)`` pairs."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: no such file")
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".jsonl":
-            out = []
-            with path.open(encoding="utf-8") as fh:
-                for i, line in enumerate(fh, start=1):
-                    if not line.strip():
-                        continue
-                    try:
-                        rec = json.loads(line)
-                    except json.JSONDecodeError as exc:
-                        raise InputError(f"{path}:{i}: malformed JSON at column {exc.colno}: {exc.msg}") from None
-                    if not isinstance(rec, dict):
-                        raise InputError(f"{path}:{i}: expected a JSON object")
-                    out.append((f"{path}:{i}", rec))
-            return out
-        if suffix == ".csv":
-            with path.open(encoding="utf-8", newline="") as fh:
-                reader = csv.DictReader(fh)
-                return [(f"{path}:{reader.line_num}", dict(r)) for r in reader]
-        if suffix == ".parquet":
-            import pyarrow.parquet as pq
-
-            return [(f"{path}:row {i}", r) for i, r in enumerate(pq.read_table(path).to_pylist(), start=1)]
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    raise InputError(f"{path}: unsupported file type {suffix!r} (expected .jsonl, .csv or .parquet)")
+    return list(iter_records(path))
 
 
 def load_examples(path: str | Path, text_field: str, task_names: Sequence[str]) -> list[Example]:

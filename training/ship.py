@@ -20,6 +20,32 @@ from pathlib import Path
 from typing import Any
 
 
+def export_report(source: str | Path, export: str | Path, data: str | Path, *, text_field: str = "text") -> dict[str, Any]:
+    """Compare an exported model with its source on labelled data: label agreement, macro-F1."""
+    import stance
+    from eval.metrics import macro_f1
+    from stance.predict import softmax
+
+    rows = [json.loads(x) for x in Path(data).read_text(encoding="utf-8").splitlines() if x.strip()]
+    texts = [r[text_field] for r in rows]
+    a, b = stance.load(source), stance.load(export)
+    la, lb = a.predictor.logits(texts), b.predictor.logits(texts)
+    report: dict[str, Any] = {"data": str(data), "n": len(texts), "tasks": {}}
+    for task in a.scheme:
+        pa = [task.labels[k] for k in la[task.name].argmax(1)]
+        pb = [task.labels[k] for k in lb[task.name].argmax(1)]
+        entry = {
+            "agreement": sum(x == y for x, y in zip(pa, pb)) / len(texts),
+            "max_abs_prob_diff": float(abs(softmax(la[task.name]) - softmax(lb[task.name])).max()),
+        }
+        gold = [str(r.get(task.name)) for r in rows]
+        if all(g in task.labels for g in gold):
+            entry["macro_f1_source"] = macro_f1(gold, pa, task.labels)
+            entry["macro_f1_export"] = macro_f1(gold, pb, task.labels)
+        report["tasks"][task.name] = entry
+    return report
+
+
 def _speed(model_dir: Path, texts: list[str]) -> float:
     import stance
 
@@ -31,7 +57,7 @@ def _speed(model_dir: Path, texts: list[str]) -> float:
 
 
 def ship(run_dir: Path, output: Path, data: Path, config: str) -> dict[str, Any]:
-    from stance.export import export_onnx, export_report
+    from stance.export import export_onnx
     from training.baseline import train_baseline
 
     texts = [json.loads(x)["text"] for x in data.read_text(encoding="utf-8").splitlines() if x.strip()]
