@@ -63,8 +63,11 @@ def _tail(text: str, width: int) -> str:
     return text if len(text) <= width else "…" + text[-(width - 1) :]
 
 
-def _preview(rows: list[dict[str, Any]], tasks: list[str], width: int = 100) -> str:
-    """A readable fixed-width table of the first rows."""
+def _preview(rows: list[dict[str, Any]], tasks: list[str], width: int | None = None) -> str:
+    """A readable fixed-width table of the first rows, as wide as the terminal."""
+    import shutil
+
+    width = width or max(80, shutil.get_terminal_size((110, 24)).columns)
     if not rows:
         return "(no sentences)"
     cols = ["doc_id", "#", *tasks]
