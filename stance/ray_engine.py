@@ -15,7 +15,6 @@ restarted and their batches retried by Ray, so a killed worker loses no rows.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,7 +101,8 @@ def label_with_ray(
     if fmt not in ("jsonl", "parquet"):
         raise UsageError(f"--engine ray writes jsonl or parquet, not {fmt!r}")
     out = Path(output)
-    if out.exists() and any(out.iterdir()) if out.is_dir() else out.exists():
+    occupied = any(out.iterdir()) if out.is_dir() else out.exists()
+    if occupied:
         if not overwrite:
             raise UsageError(f"{out}: output exists; use --overwrite to replace it")
         import shutil
@@ -205,6 +205,3 @@ def iter_output_rows(folder: str | Path) -> Any:
 
             yield from pq.read_table(f).to_pylist()
 
-
-def default_workers() -> int:
-    return max(1, len(os.sched_getaffinity(0)))

@@ -133,6 +133,7 @@ class RowWriter:
         self.state = Journal(fingerprint)
         self._fh: Any = None
         self._journal: Any = None
+        self.complete_already = False  # --resume of an output whose run had finished
         if self.stdout:
             if resume:
                 raise UsageError("--resume needs an output file, not stdout")
@@ -170,9 +171,9 @@ class RowWriter:
             return
         exists = out.exists() or previous is not None or self.parts_dir.exists()
         if exists and not overwrite and not resume:
-                raise UsageError(
-                    f"{out}: output exists; use --resume to continue it or --overwrite to replace it"
-                )
+            raise UsageError(
+                f"{out}: output exists; use --resume to continue it or --overwrite to replace it"
+            )
         for leftover in (out, jpath):
             if leftover.exists():
                 leftover.unlink()
@@ -195,8 +196,6 @@ class RowWriter:
                 self._summary = self.summary_path.open("wb")
         except OSError as exc:
             raise OutputError(f"{self.summary_path}: cannot write ({exc.strerror})") from None
-
-    complete_already = False
 
     def _open_journal(self, fresh: bool) -> None:
         jpath = journal_path(self.path)
