@@ -29,7 +29,7 @@ from stance.readers import (
     ReadStats,
     count_documents,
     expand_inputs,
-    iter_documents,
+    iter_sources,
 )
 from stance.segment import Unit, split_sentences
 from stance.writers import RowWriter, format_for
@@ -202,7 +202,7 @@ def label_corpus(
             "max_chunk_docs": max_chunk_docs,
         },
     )
-    expand_inputs(inputs)  # fail on a missing or unsupported input before touching the output
+    sources = expand_inputs(inputs)  # fails on a missing or unsupported input before any output
     summary = LabelSummary(output=output)
     stats = ReadStats()
     started = time.perf_counter()
@@ -217,7 +217,7 @@ def label_corpus(
         return summary
     skip = writer.state.docs_done
     summary.resumed_documents = skip
-    total = count_documents(inputs, options=options) if progress else None
+    total = count_documents(sources, options=options) if progress else None
     bar = _progress_bar(progress, total, initial=skip)
     pending: list[tuple[Document, list[Unit]]] = []
     n_sent = 0
@@ -249,7 +249,7 @@ def label_corpus(
         with writer:
             position = 0
             try:
-                for doc in iter_documents(inputs, options=options, stats=stats):
+                for doc in iter_sources(sources, options=options, stats=stats):
                     position += 1
                     if position <= skip:
                         if position == skip and writer.state.last_doc_id not in (None, doc.doc_id):

@@ -122,7 +122,12 @@ def label_with_ray(
         if ".jsonl" in kinds:
             # lines as text; the actors parse them with json.loads, like the local engine
             ds = ray.data.read_text(list(files), override_num_blocks=blocks, num_cpus=IO_CPUS)
-            columns = list(_first_jsonl_record(files[0]))
+            from stance.records import iter_records
+
+            first = next(iter_records(files[0]), None)
+            if first is None:
+                raise InputError(f"{files[0]}: empty file")
+            columns = list(first[1])
         else:
             ds = ray.data.read_parquet(list(files), override_num_blocks=blocks, num_cpus=IO_CPUS)
             columns = ds.columns()
@@ -155,20 +160,6 @@ def label_with_ray(
     finally:
         ray.shutdown()
     return RaySummary(n_docs, n_rows, time.perf_counter() - started, str(out), n_workers)
-
-
-def _first_jsonl_record(path: str) -> dict[str, Any]:
-    import json
-
-    with open(path, encoding="utf-8") as fh:
-        for i, line in enumerate(fh, start=1):
-            if line.strip():
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise InputError(f"{path}:{i}: malformed JSON at column {exc.colno}: {exc.msg}") from None
-                return record if isinstance(record, dict) else {}
-    raise InputError(f"{path}: empty file")
 
 
 def _check_inputs(inputs: Sequence[str]) -> list[str]:

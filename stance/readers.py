@@ -106,12 +106,22 @@ def _kind(path: Path) -> str:
     return "unknown"
 
 
+Source = tuple[str, Path | None, str]  # (kind, path, display root), from expand_inputs
+
+
 def iter_documents(
     inputs: Sequence[str], *, options: ReadOptions = ReadOptions(), stats: ReadStats | None = None
 ) -> Iterator[Document]:
     """Yield every document of ``inputs`` in a deterministic order."""
+    return iter_sources(expand_inputs(inputs), options=options, stats=stats)
+
+
+def iter_sources(
+    sources: Sequence[Source], *, options: ReadOptions = ReadOptions(), stats: ReadStats | None = None
+) -> Iterator[Document]:
+    """Yield every document of already expanded inputs (see :func:`expand_inputs`)."""
     stats = stats if stats is not None else ReadStats()
-    for kind, path, root in expand_inputs(inputs):
+    for kind, path, root in sources:
         if kind == "stdin":
             gen = _read_text_stream(sys.stdin.buffer.read(), "-", "-", options, stats)
         elif kind == "text":
@@ -129,10 +139,10 @@ def iter_documents(
             yield doc
 
 
-def count_documents(inputs: Sequence[str], *, options: ReadOptions = ReadOptions()) -> int | None:
-    """A cheap upper-bound count of documents for progress bars (None if unknown)."""
+def count_documents(sources: Sequence[Source], *, options: ReadOptions = ReadOptions()) -> int | None:
+    """A cheap upper-bound count of documents of expanded inputs, for progress bars (None if unknown)."""
     total = 0
-    for kind, path, _ in expand_inputs(inputs):
+    for kind, path, _ in sources:
         if kind == "stdin":
             return None
         assert path is not None
