@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-from training.corpus import DATA, SPLITS, build, load_articles, validate
+from training.corpus import DATA, SPLITS, assign_splits, build, load_articles, validate
 
 
 def rows(split: str) -> list[dict]:
@@ -40,6 +40,7 @@ def test_splits_are_the_build_of_the_sources(tmp_path) -> None:
         assert (tmp_path / f"{split}.jsonl").read_bytes() == (DATA / f"{split}.jsonl").read_bytes(), (
             f"data/{split}.jsonl is stale: run python -m training.corpus build"
         )
+    assert (tmp_path / "splits.tsv").read_bytes() == (DATA / "splits.tsv").read_bytes()
     assert sum(sizes.values()) == sum(len(rows(s)) for s in SPLITS)
 
 
@@ -66,3 +67,13 @@ def test_page_text_round_trip_through_the_splitter() -> None:
         agree += units == gold
         total += 1
     assert agree / total > 0.5
+
+
+def test_frozen_splits_survive_new_articles() -> None:
+    articles = load_articles()
+    old, new = articles[: len(articles) // 2], articles[len(articles) // 2 :]
+    before = assign_splits(old)
+    after = assign_splits(articles, frozen=before)
+    assert {d: after[d] for d in before} == before
+    added = Counter(after[a.doc_id] for a in new)
+    assert added["train"] > added["test"] > 0 and added["dev"] > 0  # new articles follow the 70/12/18 rule

@@ -12,6 +12,9 @@ blank line ends a paragraph. ``build`` only compiles and splits them: it writes 
 Splits are by article, stratified: articles are ordered by dispute, outlet type and a hash
 of the doc_id, and each goes to the split furthest below its target share (train 70%,
 dev 12%, test 18%), so every dispute and genre is spread over the three splits.
+Assignments are frozen in ``data/splits.tsv``: an article keeps its split when articles are
+added, and only new articles are assigned (among themselves, by the same rule), so scores
+on an older test set stay comparable.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from stance.scheme import Scheme
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"
 ARTICLES = DATA / "articles"
+SPLIT_FILE = DATA / "splits.tsv"
 SPLITS = ("train", "dev", "test")
 TARGETS = {"train": 0.70, "dev": 0.12, "test": 0.18}
 OUTLET_TYPES = {
@@ -144,17 +148,38 @@ def _hash(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def assign_splits(articles: Sequence[Article]) -> dict[str, str]:
-    ordered = sorted(
-        articles, key=lambda a: (a.meta["dispute"], a.meta["outlet_type"], _hash(a.doc_id))
-    )
+def assign_splits(articles: Sequence[Article], frozen: dict[str, str] | None = None) -> dict[str, str]:
+    """Split of every article: ``frozen`` assignments kept, the others assigned by the rule."""
+    frozen = frozen or {}
+    out = {a.doc_id: frozen[a.doc_id] for a in articles if a.doc_id in frozen}
+    new = [a for a in articles if a.doc_id not in frozen]
+    ordered = sorted(new, key=lambda a: (a.meta["dispute"], a.meta["outlet_type"], _hash(a.doc_id)))
     counts = Counter({s: 0 for s in SPLITS})
-    out: dict[str, str] = {}
     for i, a in enumerate(ordered, start=1):
         split = max(SPLITS, key=lambda s: (TARGETS[s] * i - counts[s], -SPLITS.index(s)))
         counts[split] += 1
         out[a.doc_id] = split
     return out
+
+
+def read_frozen_splits(path: Path = SPLIT_FILE) -> dict[str, str]:
+    if not path.exists():
+        return {}
+    out = {}
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        doc_id, _, split = line.partition("\t")
+        if split not in SPLITS:
+            raise CorpusError(f"{path}:{lineno}: unknown split {split!r}")
+        out[doc_id] = split
+    return out
+
+
+def write_frozen_splits(splits: dict[str, str], path: Path = SPLIT_FILE) -> None:
+    lines = ["# doc_id\tsplit: frozen split assignments (training/corpus.py); new articles are appended"]
+    lines += [f"{d}\t{s}" for d, s in sorted(splits.items())]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def rows_for(article: Article) -> list[dict[str, object]]:
@@ -174,9 +199,11 @@ def rows_for(article: Article) -> list[dict[str, object]]:
     ]
 
 
-def build(data_dir: Path = DATA) -> dict[str, int]:
+def build(data_dir: Path = DATA, *, frozen: Path = SPLIT_FILE) -> dict[str, int]:
+    """Write ``{train,dev,test}.jsonl`` and ``splits.tsv`` to ``data_dir``; splits in ``frozen`` are kept."""
     articles = load_articles()
-    splits = assign_splits(articles)
+    splits = assign_splits(articles, read_frozen_splits(frozen))
+    write_frozen_splits(splits, data_dir / SPLIT_FILE.name)
     sizes = {}
     for split in SPLITS:
         rows = [r for a in articles if splits[a.doc_id] == split for r in rows_for(a)]
