@@ -5,7 +5,7 @@
 >>> model.predict(["Beijing vowed to retaliate against the new duties."])     # doctest: +SKIP
 """
 
-from stance.api import StanceModel, default_model_path, load
+from stance.api import StanceModel, default_model_path, default_workers, load
 from stance.label import LabelSummary, label_corpus, label_documents
 from stance.predict import TaskPrediction
 from stance.scheme import Scheme, Task
@@ -22,6 +22,7 @@ __all__ = [
     "Unit",
     "__version__",
     "default_model_path",
+    "default_workers",
     "label_corpus",
     "label_documents",
     "load",

@@ -8,10 +8,13 @@ from typing import Any
 
 from stance.errors import ModelError
 from stance.modeldir import ModelConfig, read_config
-from stance.predict import OnnxBackend, Predictor, TaskPrediction, TorchBackend, load_tokenizer
+from stance.predict import Predictor, TaskPrediction, default_threads, load_tokenizer, make_backend
 from stance.scheme import Scheme
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "models" / "default"
+# Sentences per forward pass. ONNX Runtime on a CPU is fastest with small batches
+# (benchmarks/throughput.py: 16 beats 64 by ~10%); torch prefers larger ones.
+DEFAULT_BATCH_SIZE = {"onnx": 16, "torch": 64}
 
 
 def default_model_path() -> Path:
@@ -72,6 +75,20 @@ class StanceModel:
 
         return label_documents(self, documents, split=split, probs=probs)
 
+    @property
+    def workers(self) -> int:
+        return int(getattr(self.predictor.backend, "workers", 1))
+
+    def close(self) -> None:
+        """Stop worker processes, if any (the model is unusable afterwards)."""
+        self.predictor.backend.close()
+
+    def __enter__(self) -> StanceModel:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def __repr__(self) -> str:
         tasks = ", ".join(f"{t.name}[{len(t.labels)}]" for t in self.scheme)
         return f"StanceModel({str(self.path)!r}, backend={self.backend!r}, tasks={tasks})"
@@ -81,14 +98,18 @@ def load(
     path: str | Path | None = None,
     *,
     backend: str = "auto",
-    batch_size: int = 64,
+    batch_size: int | None = None,
     threads: int | None = None,
+    workers: int = 1,
 ) -> StanceModel:
     """Load a model directory, or the shipped default model when ``path`` is None.
 
     ``backend``: ``"auto"`` (what the directory holds: ONNX if ``model.onnx``, else torch),
-    ``"torch"`` or ``"onnx"``. ``threads``: intra-op threads (default: all usable CPUs, or
-    the ``STANCE_THREADS`` environment variable).
+    ``"torch"`` or ``"onnx"``. ``batch_size``: sentences per forward pass (default 16 for
+    ONNX, 64 for torch). ``threads``: intra-op threads in all (default: all usable CPUs,
+    or the ``STANCE_THREADS`` environment variable). ``workers``: processes that run the
+    batches (default 1, this process); with more, each gets ``threads // workers``
+    threads, and the model must be closed (``with stance.load(...) as model:``).
     """
     if path is None:
         directory = DEFAULT_MODEL_DIR
@@ -101,16 +122,35 @@ def load(
         directory = Path(path)
     config = read_config(directory)
     wanted = config.backend if backend == "auto" else backend
+    if wanted not in ("torch", "onnx"):
+        raise ModelError(f"unknown backend {backend!r} (auto, torch or onnx)")
     if wanted != config.backend:
         raise ModelError(
             f"{directory}: holds a {config.backend} model, not {wanted} "
             f"(use `stance export` to make an ONNX model)"
         )
-    if wanted == "onnx":
-        engine: Any = OnnxBackend(directory, config, threads)
-    elif wanted == "torch":
-        engine = TorchBackend(directory, config, threads)
-    else:
-        raise ModelError(f"unknown backend {backend!r} (auto, torch or onnx)")
+    if workers < 1:
+        raise ModelError(f"workers must be at least 1, got {workers}")
     tokenizer = load_tokenizer(directory, config.max_length)
-    return StanceModel(directory, config, Predictor(config, tokenizer, engine, batch_size))
+    if workers > 1:
+        from stance.workers import WorkerPool
+
+        per_worker = max(1, (threads or default_threads()) // workers)
+        engine: Any = WorkerPool(directory, config, workers=workers, threads=per_worker)
+    else:
+        engine = make_backend(directory, config, threads)
+    size = batch_size or DEFAULT_BATCH_SIZE[wanted]
+    return StanceModel(directory, config, Predictor(config, tokenizer, engine, size))
+
+
+def default_workers(path: str | Path | None = None) -> int:
+    """Worker processes for ``stance label``: one per usable CPU for an ONNX model, else 1.
+
+    The torch backend already uses every core well from one process.
+    """
+    directory = DEFAULT_MODEL_DIR if path is None else Path(path)
+    try:
+        onnx = read_config(directory).backend == "onnx"
+    except ModelError:
+        return 1  # load() reports the problem
+    return default_threads() if onnx else 1

@@ -91,7 +91,7 @@ def label_cli(
     output: Annotated[str, typer.Option("--output", "-o", help="Output file (.jsonl, .csv, .parquet) or - for stdout.")],
     model: Annotated[Path | None, typer.Option("--model", "-m", help="Model directory [default: the shipped model].")] = None,
     fmt: Annotated[str | None, typer.Option("--format", "-f", help="jsonl, csv or parquet [default: from OUT's suffix].")] = None,
-    batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, help="Sentences per forward pass.")] = 64,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", "-b", min=1, help="Sentences per forward pass [default: 16 for ONNX, 64 for torch models].")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run after its last complete article.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")] = False,
     no_split: Annotated[bool, typer.Option("--no-split", help="Each record (or text-file line) is already one sentence.")] = False,
@@ -103,7 +103,7 @@ def label_cli(
     chunk_sentences: Annotated[int, typer.Option("--chunk-sentences", min=1, help="Sentences per durable chunk (the unit of --resume).")] = 2048,
     engine: Annotated[str, typer.Option("--engine", help="local, or ray (Ray Data; OUT becomes a folder of part files).")] = "local",
     address: Annotated[str | None, typer.Option("--address", help="Ray cluster: auto, ray://HOST:PORT [default: a local cluster].")] = None,
-    workers: Annotated[int | None, typer.Option("--workers", min=1, help="Ray labelling actors [default: the cluster's CPUs].")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", min=1, help="Labelling processes (local: one per core for ONNX models, 1 for torch) or Ray actors (the cluster's CPUs).")] = None,
     summary: Annotated[str | None, typer.Option("--summary", help="Also write per-article scores (JSONL, as `stance index --articles`).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar, preview or summary.")] = False,
 ) -> None:
@@ -120,23 +120,27 @@ def label_cli(
             return
         if engine != "local":
             raise StanceUsageError(f"--engine {engine!r}: expected local or ray")
-        loaded = stance.load(model, batch_size=batch_size, threads=threads)
-        summary = label_corpus(
-            inputs,
-            output,
-            model=loaded,
-            fmt=fmt,
-            resume=resume,
-            overwrite=overwrite,
-            split=not no_split,
-            text_field=text_field,
-            id_field=id_field,
-            probs=probs,
-            skip_bad=skip_bad,
-            progress=not quiet,
-            chunk_sentences=chunk_sentences,
-            summary_path=summary,
-        )
+        if workers is None:
+            workers = stance.default_workers(model)
+            workers = min(workers, threads) if threads else workers
+        loaded = stance.load(model, batch_size=batch_size, threads=threads, workers=workers)
+        with loaded:
+            summary = label_corpus(
+                inputs,
+                output,
+                model=loaded,
+                fmt=fmt,
+                resume=resume,
+                overwrite=overwrite,
+                split=not no_split,
+                text_field=text_field,
+                id_field=id_field,
+                probs=probs,
+                skip_bad=skip_bad,
+                progress=not quiet,
+                chunk_sentences=chunk_sentences,
+                summary_path=summary,
+            )
         if quiet:
             return
         if summary.already_complete:
@@ -275,13 +279,18 @@ def export_cli(
     model: Annotated[Path, typer.Option("--model", "-m", help="Torch model directory to export.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="ONNX model directory to write.")],
     quantize: Annotated[str | None, typer.Option("--quantize", help="int8: dynamic int8 quantization.")] = None,
+    calibrate: Annotated[str | None, typer.Option("--calibrate", help="Sentences (.jsonl .csv .parquet .txt) that set the int8 smoothing [default: the model's training file, if present].")] = None,
+    text_field: Annotated[str, typer.Option("--text-field", help="Field or column of --calibrate holding the text.")] = "text",
 ) -> None:
     """Export a model to ONNX (all task heads in one graph), optionally int8-quantized."""
     _setup_logging(False)
     with _errors():
-        from stance.export import export_onnx
+        from stance.export import calibration_texts, export_onnx
 
-        out = export_onnx(model, output, quantize=quantize)
+        texts = calibration_texts(model, calibrate, text_field=text_field) if quantize else None
+        if quantize and not texts:
+            typer.echo("warning: no calibration sentences (--calibrate FILE); int8 weights are not smoothed and lose accuracy", err=True)
+        out = export_onnx(model, output, quantize=quantize, calibration=texts)
         size = (out / "model.onnx").stat().st_size / 1e6
         typer.echo(f"wrote {out} (model.onnx {size:.1f} MB{', int8' if quantize else ''})", err=True)
 

@@ -5,7 +5,11 @@ batches padded only to the longest sentence of each batch, run through the backe
 back in input order. Backends only map padded id arrays to logits per task:
 
 * ``torch``: :class:`~stance.network.MultiTaskModel` under ``torch.inference_mode``;
-* ``onnx``: one ONNX Runtime session (fp32 or int8), without importing torch.
+* ``onnx``: one ONNX Runtime session (fp32 or int8), without importing torch;
+* a pool of worker processes, each with its own backend (:mod:`stance.workers`).
+
+Batches are formed the same way whatever runs them, so the labels do not depend on the
+number of workers (int8 activations are quantized per batch: batch composition matters).
 """
 
 from __future__ import annotations
@@ -31,8 +35,26 @@ class TaskPrediction:
     probs: dict[str, float]
 
 
+Batch = tuple[np.ndarray, np.ndarray]  # input ids, attention mask: (n, width) int64 each
+
+
 class Backend(Protocol):
     def logits(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> dict[str, np.ndarray]: ...
+
+    def map(self, batches: Sequence[Batch]) -> list[dict[str, np.ndarray]]: ...
+
+
+class InProcess:
+    """Runs batches one after another in this process."""
+
+    def logits(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    def map(self, batches: Sequence[Batch]) -> list[dict[str, np.ndarray]]:
+        return [self.logits(ids, mask) for ids, mask in batches]
+
+    def close(self) -> None:
+        """Nothing to release: the backend lives in this process."""
 
 
 def default_threads() -> int:
@@ -46,7 +68,7 @@ def default_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-class TorchBackend:
+class TorchBackend(InProcess):
     def __init__(self, directory: Path, config: ModelConfig, threads: int | None = None) -> None:
         import torch
 
@@ -81,7 +103,7 @@ class TorchBackend:
         return {k: v.float().cpu().numpy() for k, v in out["logits"].items()}
 
 
-class OnnxBackend:
+class OnnxBackend(InProcess):
     def __init__(self, directory: Path, config: ModelConfig, threads: int | None = None) -> None:
         try:
             import onnxruntime as ort
@@ -106,6 +128,15 @@ class OnnxBackend:
     def logits(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> dict[str, np.ndarray]:
         outs = self.session.run(self.tasks, {"input_ids": input_ids, "attention_mask": attention_mask})
         return dict(zip(self.tasks, outs, strict=False))
+
+
+def make_backend(directory: Path, config: ModelConfig, threads: int | None = None) -> InProcess:
+    """The in-process backend for what the model directory holds."""
+    if config.backend == "onnx":
+        return OnnxBackend(directory, config, threads)
+    if config.backend == "torch":
+        return TorchBackend(directory, config, threads)
+    raise ModelError(f"{directory}: unknown backend {config.backend!r}")
 
 
 def load_tokenizer(directory: Path, max_length: int) -> Any:
@@ -159,6 +190,7 @@ class Predictor:
         ids = self.encode(texts)
         order = sorted(range(n), key=lambda i: (-len(ids[i]), i))
         pad = self.config.pad_token_id
+        groups, batches = [], []
         for b in range(0, n, self.batch_size):
             idx = order[b : b + self.batch_size]
             width = max(len(ids[i]) for i in idx)
@@ -168,7 +200,9 @@ class Predictor:
                 seq = ids[i]
                 input_ids[row, : len(seq)] = seq
                 mask[row, : len(seq)] = 1
-            batch_logits = self.backend.logits(input_ids, mask)
+            groups.append(idx)
+            batches.append((input_ids, mask))
+        for idx, batch_logits in zip(groups, self.backend.map(batches), strict=True):
             for task, values in batch_logits.items():
                 result[task][idx] = values
         return result

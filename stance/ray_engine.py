@@ -30,7 +30,7 @@ class LabelActor:
     """Loads the model once per actor; labels a batch of article records into sentence rows."""
 
     def __init__(self, model_path: str | None, text_field: str, id_field: str, split: bool, probs: bool,
-                 threads: int, batch_size: int, jsonl: bool) -> None:
+                 threads: int, batch_size: int | None, jsonl: bool) -> None:
         import stance
 
         self.model = stance.load(model_path, threads=threads, batch_size=batch_size)
@@ -79,7 +79,7 @@ def label_with_ray(
     address: str | None = None,
     workers: int | None = None,
     batch_docs: int = 16,
-    batch_size: int = 64,
+    batch_size: int | None = None,  # sentences per forward pass [default: the backend's]
     text_field: str = "text",
     id_field: str = "id",
     split: bool = True,
