@@ -88,8 +88,21 @@ def _rows_for(
     *,
     probs: bool,
 ) -> list[dict[str, Any]]:
-    texts = [u.text for _, units in docs for u in units]
-    distributions = model.predict_proba(texts)
+    return _build_rows(model, docs, _start(model, docs)(), probs=probs)
+
+
+def _start(model: StanceModel, docs: Sequence[tuple[Document, list[Unit]]]) -> Any:
+    """Start labelling the sentences of ``docs``; the returned function waits for the probabilities."""
+    return model.predictor.start([u.text for _, units in docs for u in units])
+
+
+def _build_rows(
+    model: StanceModel,
+    docs: Sequence[tuple[Document, list[Unit]]],
+    distributions: dict[str, Any],
+    *,
+    probs: bool,
+) -> list[dict[str, Any]]:
     tasks = model.scheme.tasks
     reserved = {"doc_id", "sentence", "start", "end", "text"}
     for task in tasks:
@@ -221,28 +234,41 @@ def label_corpus(
     bar = _progress_bar(progress, total, initial=skip)
     pending: list[tuple[Document, list[Unit]]] = []
     n_sent = 0
+    # One chunk is labelled by the workers while the previous one is written and the next one
+    # read and split here; chunks are still written whole and in order.
+    in_flight: tuple[list[tuple[Document, list[Unit]]], Any] | None = None
 
-    def flush() -> None:
-        nonlocal pending, n_sent
-        if not pending:
+    def write_in_flight() -> None:
+        nonlocal in_flight
+        if in_flight is None:
             return
-        rows = _rows_for(model, pending, probs=probs)
+        docs, wait = in_flight
+        in_flight = None
+        rows = _build_rows(model, docs, wait(), probs=probs)
         articles = []
         if summarizer is not None:
             offset = 0
-            for doc, units in pending:
+            for doc, units in docs:
                 summarizer.keep = list(doc.meta)
                 articles.append(summarizer.summarize(doc.doc_id, rows[offset : offset + len(units)]))
                 offset += len(units)
-        writer.write_chunk(rows, docs=len(pending), last_doc_id=pending[-1][0].doc_id, summary_rows=articles)
+        writer.write_chunk(rows, docs=len(docs), last_doc_id=docs[-1][0].doc_id, summary_rows=articles)
         if len(summary.preview) < preview_rows:
             summary.preview.extend(rows[: preview_rows - len(summary.preview)])
-        summary.documents += len(pending)
+        summary.documents += len(docs)
         summary.sentences += len(rows)
         if bar is not None:
-            bar.update(len(pending))
+            bar.update(len(docs))
             elapsed = time.perf_counter() - started
             bar.set_postfix_str(f"{summary.sentences:,} sentences, {summary.sentences / max(elapsed, 1e-9):,.0f}/s")
+
+    def flush() -> None:
+        nonlocal pending, n_sent, in_flight
+        if not pending:
+            return
+        wait = _start(model, pending)
+        write_in_flight()
+        in_flight = (pending, wait)
         pending, n_sent = [], 0
 
     try:
@@ -265,8 +291,10 @@ def label_corpus(
                         flush()
             except InputError:
                 flush()  # keep what was read before the bad record, then report it
+                write_in_flight()
                 raise
             flush()
+            write_in_flight()
             writer.finish()
     finally:
         if bar is not None:

@@ -15,7 +15,7 @@ number of workers (int8 activations are quantized per batch: batch composition m
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -43,6 +43,8 @@ class Backend(Protocol):
 
     def map(self, batches: Sequence[Batch]) -> list[dict[str, np.ndarray]]: ...
 
+    def submit(self, batches: Sequence[Batch]) -> Callable[[], list[dict[str, np.ndarray]]]: ...
+
 
 class InProcess:
     """Runs batches one after another in this process."""
@@ -52,6 +54,11 @@ class InProcess:
 
     def map(self, batches: Sequence[Batch]) -> list[dict[str, np.ndarray]]:
         return [self.logits(ids, mask) for ids, mask in batches]
+
+    def submit(self, batches: Sequence[Batch]) -> Callable[[], list[dict[str, np.ndarray]]]:
+        """Compute now (there is no one else to do it); the result is handed back on call."""
+        done = self.map(batches)
+        return lambda: done
 
     def close(self) -> None:
         """Nothing to release: the backend lives in this process."""
@@ -174,19 +181,34 @@ class Predictor:
 
     def probabilities(self, texts: Sequence[str], *, calibrated: bool = True) -> dict[str, np.ndarray]:
         """``{task: array (len(texts), n_labels)}`` of probabilities, in input order."""
-        logits = self.logits(texts)
-        out = {}
-        for task, values in logits.items():
-            t = self.config.temperature(task) if calibrated else 1.0
-            out[task] = softmax(values / t)
-        return out
+        return self.start(texts, calibrated=calibrated)()
+
+    def start(self, texts: Sequence[str], *, calibrated: bool = True) -> Callable[[], dict[str, np.ndarray]]:
+        """Start computing :meth:`probabilities`; the returned function waits for them.
+
+        With worker processes the caller can prepare the next texts meanwhile; in-process
+        backends compute before returning.
+        """
+        pending = self._start_logits(texts)
+
+        def finish() -> dict[str, np.ndarray]:
+            out = {}
+            for task, values in pending().items():
+                t = self.config.temperature(task) if calibrated else 1.0
+                out[task] = softmax(values / t)
+            return out
+
+        return finish
 
     def logits(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        return self._start_logits(texts)()
+
+    def _start_logits(self, texts: Sequence[str]) -> Callable[[], dict[str, np.ndarray]]:
         n = len(texts)
         tasks = self.config.scheme.tasks
         result = {t.name: np.zeros((n, len(t.labels)), dtype=np.float32) for t in tasks}
         if n == 0:
-            return result
+            return lambda: result
         ids = self.encode(texts)
         order = sorted(range(n), key=lambda i: (-len(ids[i]), i))
         pad = self.config.pad_token_id
@@ -202,10 +224,15 @@ class Predictor:
                 mask[row, : len(seq)] = 1
             groups.append(idx)
             batches.append((input_ids, mask))
-        for idx, batch_logits in zip(groups, self.backend.map(batches), strict=True):
-            for task, values in batch_logits.items():
-                result[task][idx] = values
-        return result
+        running = self.backend.submit(batches)
+
+        def finish() -> dict[str, np.ndarray]:
+            for idx, batch_logits in zip(groups, running(), strict=True):
+                for task, values in batch_logits.items():
+                    result[task][idx] = values
+            return result
+
+        return finish
 
     def predict(self, texts: Sequence[str]) -> list[dict[str, TaskPrediction]]:
         probs = self.probabilities(texts)

@@ -14,7 +14,8 @@ must guard its entry point with ``if __name__ == "__main__":``.
 from __future__ import annotations
 
 import multiprocessing
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -25,12 +26,23 @@ import numpy as np
 from stance.errors import ModelError
 from stance.modeldir import ModelConfig
 
+STARTUP_TIMEOUT = 300  # seconds for every worker to start and load the model
+TASKS_PER_WORKER = 4  # tasks each worker gets per submitted chunk of batches
+DIED = "a labelling worker process died (out of memory?); rerun with --resume"
 _backend: Any = None  # the worker's own backend, loaded once by _start
 _failure: Exception | None = None
+_barrier: Any = None
 
 
-def _start(directory: str, threads: int) -> None:
-    global _backend, _failure
+def _ready() -> str | None:
+    """Wait until every worker has loaded the model (one such task per worker); report a failure."""
+    _barrier.wait(timeout=STARTUP_TIMEOUT)
+    return None if _failure is None else str(_failure)
+
+
+def _start(directory: str, threads: int, barrier: Any) -> None:
+    global _backend, _failure, _barrier
+    _barrier = barrier
     from stance.modeldir import read_config
     from stance.predict import make_backend
 
@@ -40,10 +52,10 @@ def _start(directory: str, threads: int) -> None:
         _failure = exc
 
 
-def _run(batch: tuple[np.ndarray, np.ndarray]) -> dict[str, np.ndarray]:
+def _run(batches: list[tuple[np.ndarray, np.ndarray]]) -> list[dict[str, np.ndarray]]:
     if _failure is not None:
         raise ModelError(f"labelling worker could not load the model: {_failure}")
-    return _backend.logits(*batch)
+    return [_backend.logits(*batch) for batch in batches]
 
 
 class WorkerPool:
@@ -54,18 +66,45 @@ class WorkerPool:
             raise ModelError(f"a worker pool needs at least 2 workers, got {workers}")
         self.workers = workers
         self.tasks = config.scheme.names
+        context = multiprocessing.get_context("spawn")
         self._pool = ProcessPoolExecutor(
             max_workers=workers,
-            mp_context=multiprocessing.get_context("spawn"),
+            mp_context=context,
             initializer=_start,
-            initargs=(str(directory), threads),
+            initargs=(str(directory), threads, context.Barrier(workers)),
         )
+        # Start every worker now and wait until each has loaded the model, so that the first
+        # batches do not wait for a process still starting, and a broken model fails here.
+        try:
+            failures = [f.result() for f in [self._pool.submit(_ready) for _ in range(workers)]]
+        except (BrokenProcessPool, threading.BrokenBarrierError) as exc:
+            self.close()
+            raise ModelError(f"labelling workers did not start ({exc or type(exc).__name__})") from None
+        failure = next((f for f in failures if f), None)
+        if failure:
+            self.close()
+            raise ModelError(f"labelling worker could not load the model: {failure}")
 
     def map(self, batches: Sequence[tuple[np.ndarray, np.ndarray]]) -> list[dict[str, np.ndarray]]:
+        return self.submit(batches)()
+
+    def submit(self, batches: Sequence[tuple[np.ndarray, np.ndarray]]) -> Callable[[], list[dict[str, np.ndarray]]]:
+        """Queue the batches on the workers now; the returned function waits for their logits."""
+        # a few tasks per worker, each of several batches: fewer round trips than one per batch,
+        # and still enough tasks for the workers to finish together
+        size = max(1, -(-len(batches) // (self.workers * TASKS_PER_WORKER)))
         try:
-            return list(self._pool.map(_run, batches))
+            futures = [self._pool.submit(_run, list(batches[i : i + size])) for i in range(0, len(batches), size)]
         except BrokenProcessPool:
-            raise ModelError("a labelling worker process died (out of memory?); rerun with --resume") from None
+            raise ModelError(DIED) from None
+
+        def results() -> list[dict[str, np.ndarray]]:
+            try:
+                return [logits for f in futures for logits in f.result()]
+            except BrokenProcessPool:
+                raise ModelError(DIED) from None
+
+        return results
 
     def logits(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> dict[str, np.ndarray]:
         return self.map([(input_ids, attention_mask)])[0]

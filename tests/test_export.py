@@ -133,10 +133,12 @@ def test_worker_that_cannot_load_reports_a_model_error(exports, tmp_path: Path) 
 
     broken = tmp_path / "broken"
     shutil.copytree(exports["int8"], broken)
-    pooled = stance.load(broken, workers=2)
-    (broken / "model.onnx").write_bytes(b"not a model")  # workers load after the parent checked
-    try:
-        with pytest.raises(stance.errors.ModelError, match="could not load the model"):
-            pooled.predict(["Tariffs rose."])
-    finally:
-        pooled.close()
+    (broken / "model.onnx").write_bytes(b"not a model")  # the parent reads only config.json
+    with pytest.raises(stance.errors.ModelError, match="could not load the model"):
+        stance.load(broken, workers=2)
+
+
+def test_default_workers_one_per_cpu_for_onnx_only(exports, tiny_model_dir: Path, monkeypatch) -> None:
+    monkeypatch.setenv("STANCE_THREADS", "3")
+    assert stance.default_workers(exports["int8"]) == 3
+    assert stance.default_workers(tiny_model_dir) == 1  # torch uses every core from one process
