@@ -14,6 +14,7 @@ must guard its entry point with ``if __name__ == "__main__":``.
 from __future__ import annotations
 
 import multiprocessing
+import signal
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -42,6 +43,7 @@ def _ready() -> str | None:
 
 def _start(directory: str, threads: int, barrier: Any) -> None:
     global _backend, _failure, _barrier
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it stops the pool
     _barrier = barrier
     from stance.modeldir import read_config
     from stance.predict import make_backend
