@@ -30,12 +30,21 @@ def build_encoder(encoder_config: dict[str, Any]) -> nn.Module:
         return AutoModel.from_config(config)
 
 
-def load_pretrained_encoder(name_or_path: str) -> tuple[nn.Module, dict[str, Any]]:
-    """Load a pretrained encoder (HF id or local path) and its config dict, without remote code."""
+def load_pretrained_encoder(name_or_path: str, layers: int = 0) -> tuple[nn.Module, dict[str, Any]]:
+    """Load a pretrained encoder (HF id or local path) and its config dict, without remote code.
+
+    ``layers``: keep only the first N transformer layers (0: all of them).
+    """
     from transformers import AutoConfig, AutoModel
 
     try:
         config = AutoConfig.from_pretrained(name_or_path, trust_remote_code=False)
+        if layers:
+            if not hasattr(config, "num_hidden_layers"):
+                raise ModelError(f"{name_or_path}: its config has no num_hidden_layers; model.layers cannot apply")
+            if layers > config.num_hidden_layers:
+                raise ModelError(f"model.layers = {layers}: {name_or_path} has only {config.num_hidden_layers} layers")
+            config.num_hidden_layers = layers
         try:
             model = AutoModel.from_pretrained(
                 name_or_path, config=config, add_pooling_layer=False, trust_remote_code=False

@@ -11,7 +11,7 @@ from conftest import make_tiny_base
 from typer.testing import CliRunner
 
 from stance.cli import app
-from stance.errors import EXIT_USAGE, ConfigError
+from stance.errors import EXIT_USAGE, ConfigError, ModelError
 
 runner = CliRunner()
 
@@ -99,6 +99,24 @@ def test_same_seed_same_metrics(tmp_path: Path, tiny_base: Path) -> None:
         })
         scores.append(train(cfg, progress=False).metrics["dev"]["mean_macro_f1"])
     assert scores[0] == pytest.approx(scores[1], abs=0.005)
+
+
+def test_fewer_layers_of_the_base(tmp_path: Path, tiny_base: Path) -> None:
+    """model.layers keeps the base's first layers: the saved model has them only, and loads."""
+    import stance
+    from training.config import build_config
+    from training.trainer import train
+
+    data = write_csv(tmp_path / "toy.csv", TOY)
+    base = {"model": {"base": str(tiny_base), "max_length": 32, "layers": 1},
+            "data": {"train": str(data), "dev": str(data)}, "task_columns": ["topic", "urgency"],
+            "training": {"epochs": 1, "batch_size": 4}, "output": str(tmp_path / "one")}
+    train(build_config(base), progress=False)
+    config = json.loads((tmp_path / "one" / "config.json").read_text())
+    assert config["encoder"]["num_hidden_layers"] == 1
+    assert stance.load(tmp_path / "one").predict(["Steel tariffs rose."])[0]["topic"].label
+    with pytest.raises(ModelError, match="has only 2 layers"):
+        train(build_config({**base, "model": {**base["model"], "layers": 5}, "output": str(tmp_path / "five")}), progress=False)
 
 
 @pytest.mark.parametrize(

@@ -32,6 +32,7 @@ class ModelSection(_Strict):
     max_length: int = Field(128, ge=8, le=4096)  # tokens per sentence; longer ones are truncated
     pooling: Literal["mean", "cls"] = "mean"  # sentence vector: mean of tokens or [CLS]
     dropout: float = Field(0.1, ge=0.0, lt=1.0)  # before each task head
+    layers: int = Field(0, ge=0)  # keep only the base encoder's first N layers (0: all): smaller, faster
 
 
 class DataSection(_Strict):

@@ -167,7 +167,7 @@ def train(config: TrainConfig, *, output: str | Path | None = None, progress: bo
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()  # the unused pooler weights of sentence encoders are expected
-    encoder, encoder_cfg = load_pretrained_encoder(base)
+    encoder, encoder_cfg = load_pretrained_encoder(base, config.model.layers)
     model_config = ModelConfig(
         scheme=scheme,
         base_model=config.model.base,
