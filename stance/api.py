@@ -136,7 +136,7 @@ def load(
         from stance.workers import WorkerPool
 
         per_worker = max(1, (threads or default_threads()) // workers)
-        engine: Any = WorkerPool(directory, config, workers=workers, threads=per_worker)
+        engine: Any = WorkerPool(directory, workers=workers, threads=per_worker)
     else:
         engine = make_backend(directory, config, threads)
     size = batch_size or DEFAULT_BATCH_SIZE[wanted]

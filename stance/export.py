@@ -179,9 +179,10 @@ def smooth_linear_inputs(model: Any, tokenizer: Any, texts: list[str], alpha: fl
     Layers that read the same tensor (query, key, value) share one factor. Returns the number
     of layers smoothed. The model computes the same function afterwards, up to rounding.
     """
-    import numpy as np
     import torch
     from torch import nn
+
+    from stance.predict import pad_batch
 
     class ScaledInput(nn.Module):
         """``linear(x * inverse_scale)``: a smoothed linear layer."""
@@ -213,13 +214,7 @@ def smooth_linear_inputs(model: Any, tokenizer: Any, texts: list[str], alpha: fl
     try:
         with torch.inference_mode():
             for b in range(0, len(ids), 64):
-                chunk = ids[b : b + 64]
-                width = max(len(x) for x in chunk)
-                input_ids = np.zeros((len(chunk), width), dtype=np.int64)
-                mask = np.zeros_like(input_ids)
-                for row, x in enumerate(chunk):
-                    input_ids[row, : len(x)] = x
-                    mask[row, : len(x)] = 1
+                input_ids, mask = pad_batch(ids[b : b + 64], model.config.pad_token_id)
                 model(input_ids=torch.from_numpy(input_ids), attention_mask=torch.from_numpy(mask))
                 if b == 0:
                     groups: dict[int, list[str]] = {}

@@ -146,6 +146,17 @@ def make_backend(directory: Path, config: ModelConfig, threads: int | None = Non
     raise ModelError(f"{directory}: unknown backend {config.backend!r}")
 
 
+def pad_batch(sequences: Sequence[list[int]], pad_id: int = 0) -> Batch:
+    """Token id lists -> (ids, attention mask), padded to the longest sequence."""
+    width = max(len(seq) for seq in sequences)
+    input_ids = np.full((len(sequences), width), pad_id, dtype=np.int64)
+    mask = np.zeros((len(sequences), width), dtype=np.int64)
+    for row, seq in enumerate(sequences):
+        input_ids[row, : len(seq)] = seq
+        mask[row, : len(seq)] = 1
+    return input_ids, mask
+
+
 def load_tokenizer(directory: Path, max_length: int) -> Any:
     from tokenizers import Tokenizer
 
@@ -215,15 +226,8 @@ class Predictor:
         groups, batches = [], []
         for b in range(0, n, self.batch_size):
             idx = order[b : b + self.batch_size]
-            width = max(len(ids[i]) for i in idx)
-            input_ids = np.full((len(idx), width), pad, dtype=np.int64)
-            mask = np.zeros((len(idx), width), dtype=np.int64)
-            for row, i in enumerate(idx):
-                seq = ids[i]
-                input_ids[row, : len(seq)] = seq
-                mask[row, : len(seq)] = 1
             groups.append(idx)
-            batches.append((input_ids, mask))
+            batches.append(pad_batch([ids[i] for i in idx], pad))
         running = self.backend.submit(batches)
 
         def finish() -> dict[str, np.ndarray]:

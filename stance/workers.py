@@ -25,10 +25,10 @@ from typing import Any
 import numpy as np
 
 from stance.errors import ModelError
-from stance.modeldir import ModelConfig
 
 STARTUP_TIMEOUT = 300  # seconds for every worker to start and load the model
 TASKS_PER_WORKER = 4  # tasks each worker gets per submitted chunk of batches
+CANNOT_LOAD = "labelling worker could not load the model"
 DIED = "a labelling worker process died (out of memory?); rerun with --resume"
 _backend: Any = None  # the worker's own backend, loaded once by _start
 _failure: Exception | None = None
@@ -50,24 +50,23 @@ def _start(directory: str, threads: int, barrier: Any) -> None:
 
     try:
         _backend = make_backend(Path(directory), read_config(Path(directory)), threads)
-    except Exception as exc:  # reported by the first batch, in the parent, as a ModelError
+    except Exception as exc:  # reported to the parent by _ready, as a ModelError
         _failure = exc
 
 
 def _run(batches: list[tuple[np.ndarray, np.ndarray]]) -> list[dict[str, np.ndarray]]:
-    if _failure is not None:
-        raise ModelError(f"labelling worker could not load the model: {_failure}")
+    if _failure is not None:  # a worker restarted after start-up: the pool reports it the same way
+        raise ModelError(f"{CANNOT_LOAD}: {_failure}")
     return [_backend.logits(*batch) for batch in batches]
 
 
 class WorkerPool:
     """Runs batches on ``workers`` processes with ``threads`` intra-op threads each."""
 
-    def __init__(self, directory: Path, config: ModelConfig, *, workers: int, threads: int = 1) -> None:
+    def __init__(self, directory: Path, *, workers: int, threads: int = 1) -> None:
         if workers < 2:
             raise ModelError(f"a worker pool needs at least 2 workers, got {workers}")
         self.workers = workers
-        self.tasks = config.scheme.names
         context = multiprocessing.get_context("spawn")
         self._pool = ProcessPoolExecutor(
             max_workers=workers,
@@ -85,7 +84,7 @@ class WorkerPool:
         failure = next((f for f in failures if f), None)
         if failure:
             self.close()
-            raise ModelError(f"labelling worker could not load the model: {failure}")
+            raise ModelError(f"{CANNOT_LOAD}: {failure}")
 
     def map(self, batches: Sequence[tuple[np.ndarray, np.ndarray]]) -> list[dict[str, np.ndarray]]:
         return self.submit(batches)()
