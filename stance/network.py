@@ -80,6 +80,8 @@ class MultiTaskModel(nn.Module):
         )
         self.task_weights: dict[str, float] = {}
         self.class_weights: dict[str, torch.Tensor] = {}
+        # knowledge distillation (training only): (weight of the teacher term, temperature)
+        self.distillation: tuple[float, float] | None = None
 
     def pool(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         if self.config.pooling == "cls":
@@ -92,6 +94,7 @@ class MultiTaskModel(nn.Module):
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor,
         labels: torch.Tensor | None = None,
+        teacher_logits: torch.Tensor | None = None,
         **_: Any,
     ) -> dict[str, Any]:
         out = self.encoder(input_ids=input_ids, attention_mask=attention_mask)
@@ -99,23 +102,44 @@ class MultiTaskModel(nn.Module):
         logits = {name: head(pooled) for name, head in self.heads.items()}
         result: dict[str, Any] = {"logits": logits}
         if labels is not None:
-            result["loss"] = self.loss(logits, labels)
+            result["loss"] = self.loss(logits, labels, teacher_logits)
         return result
 
-    def loss(self, logits: dict[str, torch.Tensor], labels: torch.Tensor) -> torch.Tensor:
-        """Weighted sum of per-task cross-entropies; ``labels[:, i]`` is task i, -100 = missing."""
+    def loss(
+        self, logits: dict[str, torch.Tensor], labels: torch.Tensor, teacher_logits: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Weighted sum of per-task losses; ``labels[:, i]`` is task i, -100 = missing.
+
+        A task's loss is its cross-entropy with the labels; with :attr:`distillation` set to
+        ``(w, T)`` and ``teacher_logits`` given (the tasks' logits side by side, in task
+        order), it is ``(1 - w) * cross-entropy + w * T^2 * KL(teacher || student)`` on the
+        logits divided by ``T`` (Hinton et al. 2015).
+        """
         total = logits[next(iter(logits))].new_zeros(())
+        offset = 0
         for i, (name, task_logits) in enumerate(logits.items()):
             weight = self.class_weights.get(name)
-            ce = nn.functional.cross_entropy(
+            loss = nn.functional.cross_entropy(
                 task_logits,
                 labels[:, i],
                 weight=weight.to(task_logits.device) if weight is not None else None,
                 ignore_index=-100,
             )
-            if torch.isnan(ce):  # every label of this task missing in the batch
-                continue
-            total = total + self.task_weights.get(name, 1.0) * ce
+            if torch.isnan(loss):  # every label of this task missing in the batch
+                loss = task_logits.new_zeros(())
+            width = task_logits.shape[-1]
+            if self.distillation is not None and teacher_logits is not None:
+                w, t = self.distillation
+                teacher = teacher_logits[:, offset : offset + width].to(task_logits.dtype)
+                kl = nn.functional.kl_div(
+                    nn.functional.log_softmax(task_logits / t, dim=-1),
+                    nn.functional.log_softmax(teacher / t, dim=-1),
+                    reduction="batchmean",
+                    log_target=True,
+                )
+                loss = (1 - w) * loss + w * t * t * kl
+            offset += width
+            total = total + self.task_weights.get(name, 1.0) * loss
         return total
 
     def save(self, directory: Path) -> None:

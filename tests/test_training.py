@@ -119,6 +119,57 @@ def test_fewer_layers_of_the_base(tmp_path: Path, tiny_base: Path) -> None:
         train(build_config({**base, "model": {**base["model"], "layers": 5}, "output": str(tmp_path / "five")}), progress=False)
 
 
+def test_distillation_loss_is_zero_when_the_student_matches_the_teacher(tiny_base: Path) -> None:
+    import torch
+
+    from stance.modeldir import ModelConfig
+    from stance.network import MultiTaskModel, load_pretrained_encoder
+    from stance.scheme import Scheme
+
+    encoder, enc_cfg = load_pretrained_encoder(str(tiny_base))
+    model = MultiTaskModel(encoder, ModelConfig(scheme=Scheme.from_mapping({"a": ["x", "y"], "b": ["p", "q", "r"]}),
+                                                base_model="tiny", encoder=enc_cfg))
+    torch.manual_seed(0)
+    logits = {"a": torch.randn(4, 2), "b": torch.randn(4, 3)}
+    labels = torch.tensor([[0, 2], [1, 0], [1, 1], [0, -100]])
+    same = torch.cat([logits["a"], logits["b"]], dim=1)
+    ce = model.loss(logits, labels)
+    model.distillation = (1.0, 2.0)
+    assert float(model.loss(logits, labels, same)) == pytest.approx(0.0, abs=1e-6)
+    assert float(model.loss(logits, labels, same + torch.tensor([3.0, 0, 0, 0, 2.0]))) > 0.1
+    model.distillation = (0.25, 2.0)
+    assert float(model.loss(logits, labels, same)) == pytest.approx(0.75 * float(ce), rel=1e-5)
+
+
+def test_distilled_student_learns_the_teacher_without_labels(tmp_path: Path, tiny_base: Path) -> None:
+    """With distill.weight = 1 the student sees only the teacher's logits, and still learns its labels."""
+    import stance
+    from training.config import build_config
+    from training.trainer import train
+
+    data = write_csv(tmp_path / "toy.csv", TOY)
+    recipe = {
+        "model": {"base": str(tiny_base), "max_length": 32, "dropout": 0.0},
+        "data": {"train": str(data)},
+        "task_columns": ["topic", "urgency"],
+        "training": {"epochs": 60, "lr": 3e-3, "batch_size": 8, "warmup_ratio": 0.0, "weight_decay": 0.0,
+                     "class_weighting": "none", "patience": 0, "calibrate": False},
+        "output": str(tmp_path / "teacher"),
+    }
+    teacher = train(build_config(recipe), progress=False).output
+    # weight 1: the labels' cross-entropy has weight 0, so only the teacher can teach the student
+    student_recipe = {**recipe, "model": {**recipe["model"], "layers": 1},
+                      "distill": {"teacher": str(teacher), "weight": 1.0, "temperature": 1.0},
+                      "output": str(tmp_path / "student")}
+    student = train(build_config(student_recipe), progress=False).output
+    texts = [t for t, _, _ in TOY]
+    want = [(p["topic"].label, p["urgency"].label) for p in stance.load(teacher).predict(texts)]
+    got = [(p["topic"].label, p["urgency"].label) for p in stance.load(student).predict(texts)]
+    assert got == want
+    with pytest.raises(ConfigError, match="differ from the student's"):
+        train(build_config({**student_recipe, "task_columns": ["topic"], "output": str(tmp_path / "x")}), progress=False)
+
+
 @pytest.mark.parametrize(
     ("dev_rows", "header", "message"),
     [

@@ -58,6 +58,12 @@ class TrainingSection(_Strict):
     max_steps: int = Field(-1, ge=-1)  # stop after this many optimiser steps (-1: no limit)
 
 
+class DistillSection(_Strict):
+    teacher: str | None = None  # model directory whose logits the student also learns (None or "": off)
+    weight: float = Field(0.5, ge=0.0, le=1.0)  # share of the teacher term in each task's loss
+    temperature: float = Field(2.0, gt=0.0)  # softens both distributions in the teacher term
+
+
 class TrainConfig(_Strict):
     model: ModelSection = Field(default_factory=ModelSection)
     data: DataSection
@@ -66,6 +72,7 @@ class TrainConfig(_Strict):
     tasks: dict[str, list[str]] | None = None
     task_columns: list[str] | None = None
     training: TrainingSection = Field(default_factory=TrainingSection)
+    distill: DistillSection = Field(default_factory=DistillSection)
     output: str = "runs/model"  # the model directory to write
 
     @field_validator("tasks")

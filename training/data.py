@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from stance.errors import InputError
 from stance.records import iter_records
 from stance.scheme import Scheme, infer_scheme
@@ -129,4 +131,7 @@ def collate(features: list[dict[str, Any]], pad_id: int = 0) -> dict[str, Any]:
         ids[i, :n] = torch.tensor(f["input_ids"], dtype=torch.long)
         mask[i, :n] = 1
     labels = torch.tensor([f["labels"] for f in features], dtype=torch.long)
-    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+    batch = {"input_ids": ids, "attention_mask": mask, "labels": labels}
+    if "teacher_logits" in features[0]:
+        batch["teacher_logits"] = torch.tensor(np.stack([f["teacher_logits"] for f in features]))
+    return batch

@@ -91,6 +91,20 @@ def class_weights(scheme: Any, train: list[Example], mode: str) -> dict[str, Any
     return out
 
 
+def teacher_logits(teacher: str, scheme: Any, examples: list[Example]) -> np.ndarray:
+    """The teacher model's raw logits for the examples: one row each, tasks side by side."""
+    import stance
+
+    with stance.load(teacher) as model:
+        theirs = [(t.name, list(t.labels)) for t in model.scheme]
+        ours = [(t.name, list(t.labels)) for t in scheme]
+        if theirs != ours:
+            raise ConfigError(f"distill.teacher = {teacher!r}: its tasks {theirs} differ from the student's {ours}")
+        log.info("distillation: scoring %d training sentences with the teacher %s", len(examples), teacher)
+        logits = model.predictor.logits([e.text for e in examples])
+    return np.concatenate([logits[t.name] for t in scheme], axis=1).astype(np.float32)
+
+
 def _training_args(config: TrainConfig, tmp: str, progress: bool) -> Any:
     import torch
     from transformers import TrainingArguments
@@ -184,6 +198,10 @@ def train(config: TrainConfig, *, output: str | Path | None = None, progress: bo
         raise ConfigError(f"training.task_weights names unknown tasks {sorted(unknown)!r}")
 
     features = encode_examples(tokenizer, scheme, train_ex)
+    if config.distill.teacher:
+        model.distillation = (config.distill.weight, config.distill.temperature)
+        for feature, row in zip(features, teacher_logits(config.distill.teacher, scheme, train_ex), strict=True):
+            feature["teacher_logits"] = row
     dev_ex = others.get("dev")
     predictor = Predictor(model_config, tokenizer, TorchBackend.from_module(model), batch_size=64)
 
