@@ -27,6 +27,11 @@ TOY = [
 ]
 
 
+# training settings that let a tiny model memorise TOY
+OVERFIT = {"epochs": 60, "lr": 3e-3, "batch_size": 8, "warmup_ratio": 0.0, "weight_decay": 0.0,
+           "class_weighting": "none", "patience": 0, "calibrate": False}
+
+
 @pytest.fixture(scope="module")
 def tiny_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_tiny_base(tmp_path_factory.mktemp("tiny-base"))
@@ -50,8 +55,7 @@ def test_overfits_a_tiny_set(tmp_path: Path, tiny_base: Path) -> None:
         "model": {"base": str(tiny_base), "max_length": 32, "dropout": 0.0},
         "data": {"train": str(data)},
         "task_columns": ["topic", "urgency"],
-        "training": {"epochs": 60, "lr": 3e-3, "batch_size": 8, "warmup_ratio": 0.0, "weight_decay": 0.0,
-                     "class_weighting": "none", "patience": 0, "calibrate": False},
+        "training": OVERFIT,
         "output": str(tmp_path / "m"),
     })
     result = train(cfg, progress=False)
@@ -152,8 +156,7 @@ def test_distilled_student_learns_the_teacher_without_labels(tmp_path: Path, tin
         "model": {"base": str(tiny_base), "max_length": 32, "dropout": 0.0},
         "data": {"train": str(data)},
         "task_columns": ["topic", "urgency"],
-        "training": {"epochs": 60, "lr": 3e-3, "batch_size": 8, "warmup_ratio": 0.0, "weight_decay": 0.0,
-                     "class_weighting": "none", "patience": 0, "calibrate": False},
+        "training": OVERFIT,
         "output": str(tmp_path / "teacher"),
     }
     teacher = train(build_config(recipe), progress=False).output
