@@ -3,7 +3,9 @@
     python benchmarks/compare_models.py MODEL_A MODEL_B [--sentences 4000] [--workers 2] [--runs 3]
 
 Both models label the same corpus sentences (``data/*.jsonl``) with ``workers`` processes, as
-``stance label`` does; throughput is the median of ``--runs`` runs after a warm-up. Used to
+``stance label`` does, each from its own process. They are timed in interleaved rounds (each
+round runs A and B once, in alternating order, as ``benchmarks/throughput.py`` does), so both
+see the same drift of the machine's speed; throughput is the median over the rounds. Used to
 weigh a smaller model (``stance train ... --set model.layers=3``, then ``stance export
 --quantize int8``) against the shipped one.
 """
@@ -11,9 +13,9 @@ weigh a smaller model (``stance train ... --set model.layers=3``, then ``stance 
 from __future__ import annotations
 
 import argparse
-import statistics
+import json
 import sys
-import time
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 def main() -> None:
     import stance
-    from benchmarks.throughput import corpus_sentences
+    from benchmarks.throughput import corpus_sentences, measure
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("models", nargs=2, type=Path)
@@ -31,19 +33,20 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     args = ap.parse_args()
     texts = corpus_sentences(args.sentences)
+    with tempfile.TemporaryDirectory() as tmp:
+        sfile = Path(tmp) / "sentences.json"
+        sfile.write_text(json.dumps(texts), encoding="utf-8")
+        plan = [(str(path), "workers", path) for path in args.models]
+        rows = measure(plan, sfile, len(texts), args.runs, args.workers)
+    print(f"\n{len(texts)} sentences, {args.workers} workers, medians of {args.runs} interleaved rounds\n")
+    print(f"{'model':<40} {'sentences/s':>12} {'x first':>8}")
+    first = rows[0][1]["sentences_per_s"]
+    for name, r in rows:
+        print(f"{name:<40} {r['sentences_per_s']:>12,.0f} {r['sentences_per_s'] / first:>7.2f}x")
     probs = []
-    print(f"{len(texts)} sentences, {args.workers} workers, median of {args.runs} runs\n")
-    print(f"{'model':<40} {'sentences/s':>12}")
     for path in args.models:
-        with stance.load(path, workers=args.workers) as model:
-            model.predict_proba(texts[:256])
-            times = []
-            for _ in range(args.runs):
-                t0 = time.perf_counter()
-                p = model.predict_proba(texts)
-                times.append(time.perf_counter() - t0)
-            probs.append(p)
-            print(f"{path!s:<40} {len(texts) / statistics.median(times):>12,.0f}")
+        with stance.load(path) as model:
+            probs.append(model.predict_proba(texts))
     a, b = probs
     agree = ", ".join(f"{t} {float((a[t].argmax(1) == b[t].argmax(1)).mean()):.1%}" for t in a if t in b)
     print(f"\nlabel agreement: {agree}")

@@ -169,6 +169,9 @@ def test_distilled_student_learns_the_teacher_without_labels(tmp_path: Path, tin
     want = [(p["topic"].label, p["urgency"].label) for p in stance.load(teacher).predict(texts)]
     got = [(p["topic"].label, p["urgency"].label) for p in stance.load(student).predict(texts)]
     assert got == want
+    assert f"distilled from `{teacher}` (weight 1.0, temperature 1.0)" in (student / "README.md").read_text()
+    with pytest.raises(ConfigError, match="no model directory there"):
+        train(build_config({**student_recipe, "distill": {"teacher": str(tmp_path / "none")}}), progress=False)
     with pytest.raises(ConfigError, match="differ from the student's"):
         train(build_config({**student_recipe, "task_columns": ["topic"], "output": str(tmp_path / "x")}), progress=False)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,22 @@ def _task_table(split_metrics: dict[str, Any]) -> list[str]:
         for label, s in m["per_label"].items():
             lines.append(f"| {label} | {s['precision']:.3f} | {s['recall']:.3f} | {s['f1']:.3f} | {s['support']} |")
         lines.append("")
+    return lines
+
+
+def _distillation_lines(config: TrainConfig, metrics: dict[str, Any]) -> list[str]:
+    """What the card says of the encoder's depth and of the teacher, if any."""
+    lines = [f"- encoder layers: the first {config.model.layers} of the base"] if config.model.layers else []
+    d = config.distill
+    if not d.teacher:
+        return lines
+    lines.append(f"- distilled from `{d.teacher}` (weight {d.weight}, temperature {d.temperature})")
+    try:
+        teacher = json.loads((Path(d.teacher) / "metrics.json").read_text(encoding="utf-8"))
+        total = (teacher["train_seconds"] + metrics.get("train_seconds", 0)) / 60
+        lines.append(f"- the teacher trained in {teacher['train_seconds'] / 60:.1f} min: {total:.1f} min with this run")
+    except (OSError, ValueError, KeyError):
+        pass  # a teacher without its training record: nothing to add
     return lines
 
 
@@ -58,6 +75,7 @@ def write_card(directory: Path, model_config: ModelConfig, config: TrainConfig, 
         f"- best epoch (dev {metrics.get('primary_metric', 'mean_macro_f1')}): {metrics.get('best_epoch')}",
         f"- training time: {metrics.get('train_seconds', 0) / 60:.1f} min on {metrics.get('world_size', 1)} process(es)"
         f" ({model_config.versions.get('torch', '?')} torch, python {model_config.versions.get('python', '?')})",
+        *_distillation_lines(config, metrics),
         "- temperatures (fitted on dev): "
         + (", ".join(f"{k} {v}" for k, v in model_config.temperatures.items()) or "none"),
         "",

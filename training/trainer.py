@@ -95,6 +95,8 @@ def teacher_logits(teacher: str, scheme: Any, examples: list[Example]) -> np.nda
     """The teacher model's raw logits for the examples: one row each, tasks side by side."""
     import stance
 
+    if not (Path(teacher) / "config.json").exists():
+        raise ConfigError(f"distill.teacher = {teacher!r}: no model directory there (train or export the teacher first)")
     with stance.load(teacher) as model:
         theirs = [(t.name, list(t.labels)) for t in model.scheme]
         ours = [(t.name, list(t.labels)) for t in scheme]
