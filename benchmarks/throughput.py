@@ -1,6 +1,6 @@
 """Labelling throughput and peak memory, side by side, in one run.
 
-    python benchmarks/throughput.py [--model DIR] [--sentences 4000] [--runs 3] [--threads N]
+    python benchmarks/throughput.py [--model DIR] [--sentences 4000] [--runs 5] [--threads N]
 
 Rows (each path runs in its own subprocess; peak RSS is that of its process tree, workers included):
 
@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -56,22 +55,18 @@ def corpus_sentences(n: int) -> list[str]:
     return texts[:n]
 
 
-def peak_rss_mb() -> float:
-    """This process's peak resident memory (VmHWM; ru_maxrss would include the parent's at fork)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def tree_kb(pid: int, field: str = "VmRSS") -> int:
+    """Sum of a ``/proc/<pid>/status`` field (kB) over a process and all its descendants.
 
-
-def tree_rss_kb(pid: int) -> int:
-    """Resident memory of a process and all its descendants (worker processes included), in kB."""
+    ``VmRSS``: resident memory now; ``VmHWM``: each process's own peak, whose sum bounds the
+    tree's peak from above.
+    """
     total, stack = 0, [pid]
     while stack:
         p = stack.pop()
         try:
             status = Path(f"/proc/{p}/status").read_text()
-            total += int(next(x for x in status.splitlines() if x.startswith("VmRSS:")).split()[1])
+            total += int(next(x for x in status.splitlines() if x.startswith(field + ":")).split()[1])
             for task in Path(f"/proc/{p}/task").iterdir():
                 stack += [int(c) for c in (task / "children").read_text().split()]
         except (OSError, StopIteration, ValueError):  # the process ended meanwhile
@@ -80,10 +75,15 @@ def tree_rss_kb(pid: int) -> int:
 
 
 class TreePeak:
-    """Samples the resident memory of a process tree every 10 ms while in a ``with`` block."""
+    """Samples the resident memory of a process tree every 50 ms while in a ``with`` block.
 
-    def __init__(self, pid: int) -> None:
-        self.pid, self.kb = pid, 0
+    Sampling costs CPU that the measured processes would otherwise use: about a tenth of a
+    core at 10 ms, a fiftieth at 50 ms. Only the end-to-end row, whose worker processes end
+    before their peaks can be read, relies on it.
+    """
+
+    def __init__(self, pid: int, interval: float = 0.05) -> None:
+        self.pid, self.kb, self.interval = pid, 0, interval
 
     def __enter__(self) -> TreePeak:
         import threading
@@ -92,8 +92,8 @@ class TreePeak:
 
         def sample() -> None:
             while not self._done.is_set():
-                self.kb = max(self.kb, tree_rss_kb(self.pid))
-                self._done.wait(0.01)
+                self.kb = max(self.kb, tree_kb(self.pid))
+                self._done.wait(self.interval)
 
         self._thread = threading.Thread(target=sample, daemon=True)
         self._thread.start()
@@ -107,8 +107,9 @@ class TreePeak:
 class Server:
     """One measured path in its own interpreter: loads once, then times one run per ``go``.
 
-    The peak RSS of its process tree (workers included) is sampled every 10 ms while it
-    loads and while it runs; it idles, unsampled, while the other paths run.
+    Its peak RSS is the sum of the peaks (VmHWM) of its processes, workers included, read by
+    the server before it stops them: an upper bound of the tree's peak, with no sampling
+    thread taking CPU from the timed runs.
     """
 
     def __init__(self, method: str, model_dir: Path, sentences_file: Path, threads: int) -> None:
@@ -116,12 +117,10 @@ class Server:
                "--sentences-file", str(sentences_file), "--threads", str(threads)]
         env = {**os.environ, "PYTHONWARNINGS": "ignore"}
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
-        self.peak = TreePeak(self.proc.pid)
         self._read()  # "ready": loaded and warmed up
 
     def _read(self) -> str:
-        with self.peak:
-            line = self.proc.stdout.readline()
+        line = self.proc.stdout.readline()
         if not line:
             raise RuntimeError(f"benchmark worker {self.proc.args[3]!r} failed (exit {self.proc.wait()})")
         return line.strip()
@@ -133,12 +132,12 @@ class Server:
         return float(self._read())
 
     def close(self) -> float:
-        """Stop the server; its peak RSS in MB (its own VmHWM is the floor)."""
+        """Stop the server; the peak RSS of its process tree in MB."""
         self.proc.stdin.write("quit\n")
         self.proc.stdin.flush()
-        own = int(self._read())
+        kb = int(self._read())
         self.proc.wait()
-        return max(self.peak.kb, own) / 1024
+        return kb / 1024
 
 
 CLI_WITH_PEAK = (
@@ -201,9 +200,10 @@ def serve(method: str, model_dir: str, sentences_file: str, threads: int) -> Non
         t0 = time.perf_counter()
         work()
         print(time.perf_counter() - t0, flush=True)
+    peak_kb = tree_kb(os.getpid(), "VmHWM")  # workers included, read while they still run
     if model is not None:
         model.close()
-    print(int(peak_rss_mb() * 1024), flush=True)
+    print(peak_kb, flush=True)
 
 
 def measure(plan: list[tuple[str, str, Path]], sentences_file: Path, n: int, runs: int, threads: int) -> list[tuple[str, dict]]:
@@ -230,11 +230,18 @@ def measure(plan: list[tuple[str, str, Path]], sentences_file: Path, n: int, run
         for s in servers:
             if s.proc.poll() is None:
                 s.proc.kill()
-    base = next((i for i, (_, method, _) in enumerate(plan) if method == "pipeline"), None)
+    def ratio(i: int, method: str) -> float | None:
+        """Median over rounds of path ``i``'s speed over the ``method`` path's, if measured."""
+        base = next((j for j, step in enumerate(plan) if step[1] == method), None)
+        if base is None:
+            return None
+        return statistics.median(a / b for a, b in zip(rates[i], rates[base], strict=True))
+
     rows = []
     for i, (name, _, _) in enumerate(plan):
-        ratio = statistics.median(a / b for a, b in zip(rates[i], rates[base], strict=True)) if base is not None else None
-        rows.append((name, {"sentences_per_s": statistics.median(rates[i]), "ratio": ratio, "peak_rss_mb": peaks[i]}))
+        rows.append((name, {"sentences_per_s": statistics.median(rates[i]), "ratio": ratio(i, "pipeline"),
+                            "ratio_same_depth": ratio(i, "pipeline-as-model"), "peak_rss_mb": peaks[i],
+                            "rounds": [round(x, 1) for x in rates[i]]}))
     return rows
 
 
@@ -283,7 +290,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", type=Path, help="torch model directory [default: MiniLM with fresh heads]")
     ap.add_argument("--sentences", type=int, default=4000)
-    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
     ap.add_argument("--skip", nargs="*", default=[], help="rows to skip: pipeline torch fp32 int8 workers e2e")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
@@ -323,13 +330,17 @@ def main() -> None:
                 plan.append((f"stance onnx int8, {args.threads} workers", "workers", int8))
         plan = [step for step in plan if step[1] not in args.skip]
         rows = measure(plan, sfile, len(texts), args.runs, args.threads)
-        print(f"\n{'path':<36} {'sentences/s':>12} {'x pipeline':>11} {'peak RSS MB':>12}")
+        same_depth = any(r["ratio_same_depth"] is not None for _, r in rows)
+        depth_col = f" {'x pipeline, ' + str(layers) + ' layers':>22}" if same_depth else ""
+        print(f"\n{'path':<36} {'sentences/s':>12} {'x pipeline':>11}{depth_col} {'peak RSS MB':>12}")
         for name, r in rows:
             ratio = f"{r['ratio']:.1f}x" if r["ratio"] is not None else "n/a"
-            print(f"{name:<36} {r['sentences_per_s']:>12,.0f} {ratio:>11} {r['peak_rss_mb']:>12,.0f}")
+            depth = f" {r['ratio_same_depth']:>21.1f}x" if same_depth else ""
+            print(f"{name:<36} {r['sentences_per_s']:>12,.0f} {ratio:>11}{depth} {r['peak_rss_mb']:>12,.0f}")
         if "e2e" not in args.skip:
             e = end_to_end(None, tmp, args.threads)
-            print(f"{'stance label, default model (e2e)':<36} {e['sentences_per_s']:>12,.0f} {'':>11} {e['peak_rss_mb']:>12,.0f}"
+            pad = " " * 23 if same_depth else ""
+            print(f"{'stance label, default model (e2e)':<36} {e['sentences_per_s']:>12,.0f} {'':>11}{pad} {e['peak_rss_mb']:>12,.0f}"
                   f"   ({e['articles']} articles, {e['articles_per_s']:.1f} articles/s, splitting and writing included)")
 
 
