@@ -24,7 +24,7 @@ from eval.metrics import (
 )
 from stance.errors import InputError
 from stance.predict import softmax
-from stance.records import iter_records
+from stance.records import read_labelled
 
 
 @dataclass
@@ -41,19 +41,8 @@ class EvalResult:
 def load_rows(paths: Sequence[str], text_field: str, scheme: Any) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for p in paths:
-        records = list(iter_records(p))
-        if not records:
-            raise InputError(f"{p}: no records")
-        where0, first = records[0]
-        for column in (text_field, *scheme.names):
-            if column not in first:
-                raise InputError(
-                    f"{where0}: missing column {column!r} (the model's tasks are {', '.join(scheme.names)})"
-                )
-        for where, rec in records:
-            text = rec.get(text_field)
-            if not isinstance(text, str) or not text.strip():
-                raise InputError(f"{where}: empty or missing text in {text_field!r}")
+        about = f"the model's tasks are {', '.join(scheme.names)}"
+        for where, rec in read_labelled(p, text_field, scheme.names, about=about):
             for task in scheme:
                 value = rec.get(task.name)
                 if value is not None and str(value).strip() and str(value) not in task.labels:

@@ -60,3 +60,26 @@ def iter_records(path: str | Path) -> Iterator[tuple[str, dict[str, Any]]]:
         raise InputError(f"{p}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except OSError as exc:
         raise InputError(f"{p}: cannot read ({exc.strerror or exc})") from None
+
+
+def read_labelled(
+    path: str | Path, text_field: str, label_columns: list[str] | tuple[str, ...], *, about: str = ""
+) -> list[tuple[str, dict[str, Any]]]:
+    """The records of a labelled file, checked for what training and evaluation both need.
+
+    Raises InputError, naming the place, for a file without records, a text or label column
+    missing from the first record (``about`` is added to that message, e.g. the model's
+    tasks), and an empty or missing text. Label values are the caller's to check.
+    """
+    records = list(iter_records(path))
+    if not records:
+        raise InputError(f"{path}: no records")
+    first_where, first = records[0]
+    for column in (text_field, *label_columns):
+        if column not in first:
+            raise InputError(f"{first_where}: missing column {column!r} ({about or 'columns: ' + ', '.join(first)})")
+    for where, record in records:
+        text = record.get(text_field)
+        if not isinstance(text, str) or not text.strip():
+            raise InputError(f"{where}: empty or missing text in {text_field!r}")
+    return records

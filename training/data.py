@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from stance.errors import InputError
-from stance.records import iter_records
+from stance.records import read_labelled
 from stance.scheme import Scheme, infer_scheme
 
 log = logging.getLogger("stance")
@@ -34,31 +34,16 @@ class Example:
     row: dict[str, Any]  # the whole record, for slices and error reports
 
 
-def read_records(path: str | Path) -> list[tuple[str, dict[str, Any]]]:
-    """Read JSONL, CSV or Parquet rows as ``(file:line, record)`` pairs."""
-    return list(iter_records(path))
-
-
 def load_examples(path: str | Path, text_field: str, task_names: Sequence[str]) -> list[Example]:
-    records = read_records(path)
-    if not records:
-        raise InputError(f"{path}: no records")
-    first_where, first = records[0]
-    for column in (text_field, *task_names):
-        if column not in first:
-            raise InputError(f"{first_where}: missing column {column!r} (columns: {', '.join(first)})")
     examples = []
-    for where, rec in records:
-        text = rec.get(text_field)
-        if not isinstance(text, str) or not text.strip():
-            raise InputError(f"{where}: empty or missing text in {text_field!r}")
+    for where, rec in read_labelled(path, text_field, list(task_names)):
         labels: dict[str, str | None] = {}
         for task in task_names:
             if task not in rec:
                 raise InputError(f"{where}: missing column {task!r}")
             value = rec[task]
             labels[task] = None if value is None or str(value).strip() == "" else str(value).strip()
-        examples.append(Example(text, labels, where, rec))
+        examples.append(Example(rec[text_field], labels, where, rec))
     return examples
 
 
