@@ -5,7 +5,7 @@
 The corpus is the project's own articles (``data/articles``, rebuilt as page text) written as
 one JSONL record each, repeated with fresh ids up to the size asked. Each run is a separate
 ``stance label`` process; its peak RSS is that of its process tree (the main process and its
-labelling workers, sampled every 10 ms, with the main process's VmHWM as the floor). Streaming means the 10x run
+labelling workers, sampled every 50 ms, with the main process's VmHWM as the floor). Streaming means the 10x run
 should peak at about the same memory as the 1x run.
 """
 

@@ -2,7 +2,7 @@
 
     python benchmarks/scaling.py [--workers 2] [--train-steps 40] [--skip ray|ddp]
 
-Labelling: the corpus's 420 articles as one JSONL file (``python -m training.corpus pages``),
+Labelling: the corpus's articles as one JSONL file (``python -m training.corpus pages``),
 labelled with the shipped model by the local engine and by ``--engine ray`` on a local
 cluster; wall time includes Ray's start-up. Training: ``stance train configs/default.toml``
 for ``--train-steps`` optimiser steps in one process (2 threads) and under ``torchrun`` with
@@ -47,8 +47,9 @@ def main() -> None:
             ray_s = run([py, "-m", "stance.cli", "label", str(pages), "-o", str(t / "ray"), "-q", "--engine", "ray",
                          "--workers", str(args.workers)])
             n_ray = sum(1 for f in (t / "ray").iterdir() for _ in f.open())
-            print(f"{'labelling, 420 articles':<40} {'seconds':>8} {'sentences/s':>12}")
-            print(f"{'local engine (2 threads)':<40} {local:>8.1f} {n / local:>12.0f}")
+            articles = sum(1 for _ in pages.open())
+            print(f"{f'labelling, {articles} articles':<40} {'seconds':>8} {'sentences/s':>12}")
+            print(f"{'local engine (default: a worker per core)':<40} {local:>8.1f} {n / local:>12.0f}")
             print(f"{f'ray engine ({args.workers} actors, local cluster)':<40} {ray_s:>8.1f} {n_ray / ray_s:>12.0f}")
         if "ddp" not in args.skip:
             base = [py, "-m", "stance.cli", "train", "configs/default.toml", "-q",
