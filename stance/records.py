@@ -69,15 +69,18 @@ def read_labelled(
 
     Raises InputError, naming the place, for a file without records, a text or label column
     missing from the first record (``about`` is added to that message, e.g. the model's
-    tasks), and an empty or missing text. Label values are the caller's to check.
+    tasks) and an empty or missing text. Label values are the caller's to check.
     """
     records = list(iter_records(path))
     if not records:
         raise InputError(f"{path}: no records")
     first_where, first = records[0]
-    for column in (text_field, *label_columns):
+    columns = "columns: " + ", ".join(first)
+    if text_field not in first:
+        raise InputError(f"{first_where}: missing text column {text_field!r} ({columns})")
+    for column in label_columns:
         if column not in first:
-            raise InputError(f"{first_where}: missing column {column!r} ({about or 'columns: ' + ', '.join(first)})")
+            raise InputError(f"{first_where}: missing column {column!r} ({about or columns})")
     for where, record in records:
         text = record.get(text_field)
         if not isinstance(text, str) or not text.strip():
