@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -45,11 +45,12 @@ def test_two_process_training_saves_a_model_that_labels(workdir: Path, launcher:
     if launcher == "torchrun":
         cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29531", *train_args(workdir, "m-torchrun")]
     else:
-        if shutil.which("accelerate") is None:
+        if importlib.util.find_spec("accelerate") is None:
             pytest.skip("accelerate is not installed")
         # `--multi_gpu` selects accelerate's torch.distributed launcher; on a CPU-only machine the
         # processes train on the CPU over gloo (`--cpu` would launch a single process).
-        cmd = ["accelerate", "launch", "--multi_gpu", "--num_processes", "2", "--main_process_port", "29532", *train_args(workdir, "m-accelerate")]
+        # run as a module of this interpreter: the `accelerate` script is on PATH only in an activated venv
+        cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--main_process_port", "29532", *train_args(workdir, "m-accelerate")]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=500)
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = workdir / f"m-{launcher}"
