@@ -231,3 +231,18 @@ def test_config_rejects_unknown_keys_and_quotes_bad_values(tmp_path: Path) -> No
     assert cfg.tasks is not None and list(cfg.tasks) == ["stance", "claim_type"]
     result = runner.invoke(app, ["train", "configs/default.toml", "--set", "training.epochs=-1", "-q"])
     assert result.exit_code == EXIT_USAGE and "training.epochs = -1" in result.stderr
+
+
+def test_context_pairs_append_the_previous_sentence_of_the_same_article() -> None:
+    from training.context_pairs import with_previous
+
+    rows = [
+        {"doc_id": "a", "sentence": 0, "text": "Tariffs rose."},
+        {"doc_id": "a", "sentence": 1, "text": "Talks stalled."},
+        {"doc_id": "b", "sentence": 0, "text": "A deal was signed."},
+    ]
+    assert [r["text"] for r in with_previous(rows)] == [
+        "Tariffs rose.",
+        "Talks stalled. [SEP] Tariffs rose.",
+        "A deal was signed.",
+    ]
