@@ -40,8 +40,8 @@ class EvalResult:
 
 def load_rows(paths: Sequence[str], text_field: str, scheme: Any) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
+    about = f"the model's tasks are {', '.join(scheme.names)}"
     for p in paths:
-        about = f"the model's tasks are {', '.join(scheme.names)}"
         for where, rec in read_labelled(p, text_field, scheme.names, about=about):
             for task in scheme:
                 value = rec.get(task.name)
