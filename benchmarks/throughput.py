@@ -77,9 +77,9 @@ def tree_kb(pid: int, field: str = "VmRSS") -> int:
 class TreePeak:
     """Samples the resident memory of a process tree every 50 ms while in a ``with`` block.
 
-    Sampling costs CPU that the measured processes would otherwise use: about a tenth of a
-    core at 10 ms, 2% of one at 50 ms (measured on a 2-worker tree). Only the end-to-end row, whose worker processes end
-    before their peaks can be read, relies on it.
+    Sampling costs CPU that the measured processes would otherwise use (measured on a
+    2-worker tree): about a tenth of a core at 10 ms, 2% of one at 50 ms. Only the
+    end-to-end row, whose worker processes end before their peaks can be read, relies on it.
     """
 
     def __init__(self, pid: int, interval: float = 0.05) -> None:
