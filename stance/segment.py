@@ -13,6 +13,12 @@ blingfire on a hand-split gold set, ``benchmarks/data/sbd_gold.txt``):
   quotes or brackets) when whitespace and a plausible sentence start follow. Known
   abbreviations (Mr., Jan. 5, No. 2, U.S. officials, J. Smith) do not end a sentence unless
   a capitalised function word ("The", "But", ...) follows an initialism or company suffix.
+* A unit longer than ``MAX_UNIT_CHARS`` (run-on page text, tables or lists without
+  punctuation) is cut into pieces of at most that length, at the last clause break (``;``,
+  ``:``, ``,``, a dash) in the second half of each piece, else at the last space, else hard.
+  The model reads the first 128 tokens of a unit (about 550 characters of news prose), so a
+  much longer unit would be labelled on its beginning alone. The corpus's longest sentence has
+  322 characters.
 
 Invariants (property-tested): each unit's ``text == source[start:end]``; units are ordered
 and non-overlapping; every non-whitespace character of the input is inside exactly one unit.
@@ -72,6 +78,8 @@ _BULLET = re.compile(r"^[ \t]*(?:[-*•·▪‣◦–—]|\d{1,3}[.)]|[a-zA-Z][.
 # A candidate sentence end: terminal punctuation, optional closers, then whitespace.
 _CANDIDATE = re.compile(r"(?:\.{2,}|…|[.!?]+)[" + re.escape(_CLOSERS) + r"]*(?=\s)")
 _WORD_BEFORE = re.compile(r"(\S+)$")
+MAX_UNIT_CHARS = 500  # longer units are cut (see the module docstring)
+_CLAUSE_BREAK = re.compile(r"[;:,]\s|\s[–—-]\s")
 
 
 def split_sentences(text: str) -> list[Unit]:
@@ -151,8 +159,25 @@ def _emit(text: str, start: int, end: int) -> Iterator[Unit]:
         start += 1
     while end > start and text[end - 1].isspace():
         end -= 1
+    while end - start > MAX_UNIT_CHARS:
+        cut = _long_unit_cut(text, start)
+        yield from _emit(text, start, cut)
+        start = cut
+        while start < end and text[start].isspace():
+            start += 1
     if start < end:
         yield Unit(start, end, text[start:end])
+
+
+def _long_unit_cut(text: str, start: int) -> int:
+    """Where to end a piece of an over-long unit that starts at ``start``."""
+    limit = start + MAX_UNIT_CHARS
+    half = start + MAX_UNIT_CHARS // 2
+    breaks = [m.end() for m in _CLAUSE_BREAK.finditer(text, half, limit)]
+    if breaks:
+        return breaks[-1]
+    space = max(text.rfind(" ", half, limit), text.rfind("\n", half, limit))
+    return space if space > start else limit
 
 
 def _is_boundary(block: str, p_start: int, p_end: int) -> bool:

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stance.segment import split_sentences
+from stance.segment import MAX_UNIT_CHARS, split_sentences
 
 
 def texts(text: str) -> list[str]:
@@ -102,3 +102,24 @@ def test_property_offsets_order_and_coverage(text: str) -> None:
 @given(st.text(max_size=300))
 def test_property_any_unicode(text: str) -> None:
     _check_invariants(text)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.sampled_from(["tariffs", "and", "talks", ",", ";", " – ", "\n", "$5.2bn", "U.S."]), min_size=200, max_size=900).map(" ".join))
+def test_property_long_run_on_text_is_cut_into_short_units(text: str) -> None:
+    _check_invariants(text)
+    assert all(len(u.text) <= MAX_UNIT_CHARS for u in split_sentences(text))
+
+
+def test_long_unit_is_cut_at_a_clause_break() -> None:
+    text = "The duties cover steel, aluminium, copper and lumber; " * 20 + "they start on Friday."
+    units = split_sentences(text)
+    assert len(units) > 1
+    assert all(len(u.text) <= MAX_UNIT_CHARS for u in units)
+    assert all(u.text.endswith(";") for u in units[:-1])
+    _check_invariants(text)
+
+
+def test_long_unit_without_spaces_is_cut_hard() -> None:
+    text = "x" * (2 * MAX_UNIT_CHARS + 7)
+    assert [len(u.text) for u in split_sentences(text)] == [MAX_UNIT_CHARS, MAX_UNIT_CHARS, 7]
