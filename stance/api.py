@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from stance.errors import ModelError
+from stance.lexical import LexicalModel
 from stance.modeldir import ModelConfig, read_config
 from stance.predict import Predictor, TaskPrediction, default_threads, load_tokenizer, make_backend
 from stance.scheme import Scheme
@@ -132,6 +133,7 @@ def load(
     if workers < 1:
         raise ModelError(f"workers must be at least 1, got {workers}")
     tokenizer = load_tokenizer(directory, config.max_length)
+    lexical = LexicalModel.load(directory, config.lexical) if config.lexical else None
     if workers > 1:
         from stance.workers import WorkerPool
 
@@ -140,7 +142,7 @@ def load(
     else:
         engine = make_backend(directory, config, threads)
     size = batch_size or DEFAULT_BATCH_SIZE[wanted]
-    return StanceModel(directory, config, Predictor(config, tokenizer, engine, size))
+    return StanceModel(directory, config, Predictor(config, tokenizer, engine, size, lexical))
 
 
 def default_workers(path: str | Path | None = None) -> int:

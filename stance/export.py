@@ -29,9 +29,10 @@ from pathlib import Path
 from typing import Any
 
 from stance.errors import ModelError, UsageError
+from stance.lexical import LEXICAL_JSON, LEXICAL_WEIGHTS
 from stance.modeldir import ONNX_WEIGHTS, TORCH_WEIGHTS, read_config
 
-COPIED = ("README.md", "metrics.json", "training_config.json")
+COPIED = ("README.md", "metrics.json", "training_config.json", LEXICAL_JSON, LEXICAL_WEIGHTS)
 
 
 SMOOTH_ALPHA = 0.9  # migration strength of the int8 smoothing; measured values in the docstring

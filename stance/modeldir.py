@@ -7,6 +7,9 @@
     model.safetensors    encoder and task-head weights (torch backend), or
     model.onnx           one ONNX graph with every task head (onnx backend, see ``stance export``)
     tokenizer.json       fast tokenizer (plus tokenizer_config.json and friends)
+    lexical.json, lexical.safetensors
+                         optional TF-IDF + logistic regression mixed into the scores
+                         (``stance.lexical``; its weights per task are in config.json)
     metrics.json         dev and test metrics written by ``stance train``
     training_config.json the resolved training configuration
     README.md            the model card
@@ -29,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from stance.errors import ModelError
+from stance.lexical import LEXICAL_JSON, LEXICAL_WEIGHTS
 from stance.scheme import Scheme
 
 log = logging.getLogger("stance")
@@ -62,6 +66,7 @@ class ModelConfig:
     quantization: str | None = None  # None, or "int8" for dynamically quantized ONNX
     pad_token_id: int = 0
     temperatures: dict[str, float] = field(default_factory=dict)  # per task, 1.0 if absent
+    lexical: dict[str, float] = field(default_factory=dict)  # mixing weight per task; {}: no lexical part
     versions: dict[str, str] = field(default_factory=library_versions)
     extra: dict[str, Any] = field(default_factory=dict)  # free-form provenance
 
@@ -84,6 +89,7 @@ class ModelConfig:
             "quantization": self.quantization,
             "pad_token_id": self.pad_token_id,
             "temperatures": self.temperatures,
+            "lexical": self.lexical,
             "encoder": self.encoder,
             "versions": self.versions,
             "extra": self.extra,
@@ -103,6 +109,7 @@ class ModelConfig:
                 quantization=data.get("quantization"),
                 pad_token_id=int(data.get("pad_token_id", 0)),
                 temperatures={k: float(v) for k, v in data.get("temperatures", {}).items()},
+                lexical={k: float(v) for k, v in data.get("lexical", {}).items()},
                 versions=data.get("versions", {}),
                 extra=data.get("extra", {}),
             )
@@ -137,7 +144,8 @@ def read_config(directory: str | Path) -> ModelConfig:
             f"(reads {FORMAT_VERSION}); upgrade stance"
         )
     config = ModelConfig.from_dict(data, str(path))
-    for needed in (config.weights, TOKENIZER_NAME):
+    lexical_files = (LEXICAL_JSON, LEXICAL_WEIGHTS) if config.lexical else ()
+    for needed in (config.weights, TOKENIZER_NAME, *lexical_files):
         if not (directory / needed).exists():
             raise ModelError(f"{directory}: incomplete model directory, {needed} is missing")
     _check_versions(config.versions, path)

@@ -8,6 +8,10 @@ back in input order. Backends only map padded id arrays to logits per task:
 * ``onnx``: one ONNX Runtime session (fp32 or int8), without importing torch;
 * a pool of worker processes, each with its own backend (:mod:`stance.workers`).
 
+A model with a lexical component (:mod:`stance.lexical`) has its TF-IDF classifier run here,
+in this process, while the backend runs the batches; the two are mixed into the returned
+scores.
+
 Batches are formed the same way whatever runs them, so the labels do not depend on the
 number of workers (int8 activations are quantized per batch: batch composition matters).
 """
@@ -23,6 +27,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from stance.errors import ModelError
+from stance.lexical import LexicalModel, mix
 from stance.modeldir import ONNX_WEIGHTS, TOKENIZER_NAME, ModelConfig
 
 
@@ -189,13 +194,21 @@ def softmax(x: np.ndarray) -> np.ndarray:
 class Predictor:
     """Turns texts into per-task probabilities with length-sorted, dynamically padded batches."""
 
-    def __init__(self, config: ModelConfig, tokenizer: Any, backend: Backend, batch_size: int = 64):
+    def __init__(
+        self,
+        config: ModelConfig,
+        tokenizer: Any,
+        backend: Backend,
+        batch_size: int = 64,
+        lexical: LexicalModel | None = None,
+    ):
         if batch_size < 1:
             raise ModelError(f"batch size must be at least 1, got {batch_size}")
         self.config = config
         self.tokenizer = tokenizer
         self.backend = backend
         self.batch_size = batch_size
+        self.lexical = lexical  # mixed in for the tasks that config.lexical weights
 
     def encode(self, texts: Sequence[str]) -> list[list[int]]:
         # encode_batch_fast (tokenizers >= 0.20) skips the character offsets, which labelling
@@ -242,11 +255,15 @@ class Predictor:
             groups.append(idx)
             batches.append(pad_batch([ids[i] for i in idx], pad))
         running = self.backend.submit(batches)
+        weights = self.config.lexical if self.lexical is not None else {}
+        lexical = self.lexical.logits(texts) if weights else {}  # meanwhile, if workers run the batches
 
         def finish() -> dict[str, np.ndarray]:
             for idx, batch_logits in zip(groups, running(), strict=True):
                 for task, values in batch_logits.items():
                     result[task][idx] = values
+            for task, weight in weights.items():
+                result[task] = mix(result[task], lexical[task], weight)
             return result
 
         return finish

@@ -44,6 +44,22 @@ def _distillation_lines(config: TrainConfig, metrics: dict[str, Any]) -> list[st
     return lines
 
 
+def _lexical_lines(metrics: dict[str, Any]) -> list[str]:
+    """What the card says of the lexical component (TF-IDF + logistic regression), if fitted."""
+    lexical = metrics.get("lexical")
+    if not lexical or "tasks" not in lexical:
+        return []
+    parts = [
+        f"{task} weight {c['weight']:.1f} (dev macro-F1 {c['dev_macro_f1_without']:.3f} -> {c['dev_macro_f1']:.3f})"
+        for task, c in lexical["tasks"].items()
+    ]
+    return [
+        f"- lexical component: a word 1-2-gram TF-IDF ({lexical['features']} n-grams) and a logistic "
+        "regression per task, fitted on train; its log-probabilities are mixed with the encoder's "
+        "at the weight chosen on dev: " + "; ".join(parts)
+    ]
+
+
 def write_card(directory: Path, model_config: ModelConfig, config: TrainConfig, metrics: dict[str, Any]) -> None:
     scheme = model_config.scheme
     t = config.training
@@ -52,7 +68,8 @@ def write_card(directory: Path, model_config: ModelConfig, config: TrainConfig, 
         "",
         "A sentence classifier for trade coverage: one shared transformer encoder "
         f"(`{model_config.base_model}`, {model_config.pooling} pooling, max {model_config.max_length} tokens) "
-        "with one linear head per task, trained with `stance train`.",
+        "with one linear head per task, trained with `stance train`"
+        + (", and a TF-IDF + logistic regression per task mixed into its scores (see Training)." if model_config.lexical else "."),
         "",
         "## Intended use",
         "",
@@ -76,6 +93,7 @@ def write_card(directory: Path, model_config: ModelConfig, config: TrainConfig, 
         f"- training time: {metrics.get('train_seconds', 0) / 60:.1f} min on {metrics.get('world_size', 1)} process(es)"
         f" ({model_config.versions.get('torch', '?')} torch, python {model_config.versions.get('python', '?')})",
         *_distillation_lines(config, metrics),
+        *_lexical_lines(metrics),
         "- temperatures (fitted on dev): "
         + (", ".join(f"{k} {v}" for k, v in model_config.temperatures.items()) or "none"),
         "",

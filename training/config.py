@@ -64,6 +64,24 @@ class DistillSection(_Strict):
     temperature: float = Field(2.0, gt=0.0)  # softens both distributions in the teacher term
 
 
+class LexicalSection(_Strict):
+    # A word 1-2-gram TF-IDF + logistic regression per task, fitted on train after the encoder,
+    # whose log-probabilities are mixed with the encoder's at the weight per task that scores
+    # best on dev (stance.lexical). Needs a dev split; weight 0 everywhere leaves it out.
+    enabled: bool = True
+    weights: list[float] = Field(default_factory=lambda: [round(0.1 * k, 1) for k in range(10)])  # 0-0.9, tried on dev
+    c: float = Field(4.0, gt=0)  # inverse L2 strength of the regressions (scikit-learn's C)
+    min_df: int = Field(2, ge=1)  # n-grams seen in fewer training sentences are dropped
+
+    @field_validator("weights")
+    @classmethod
+    def _weights_ok(cls, v: list[float]) -> list[float]:
+        bad = [w for w in v if not 0.0 <= w < 1.0]
+        if bad or not v:
+            raise ValueError(f"weights must be a non-empty list of numbers in [0, 1), got {v!r}")
+        return v
+
+
 class TrainConfig(_Strict):
     model: ModelSection = Field(default_factory=ModelSection)
     data: DataSection
@@ -73,6 +91,7 @@ class TrainConfig(_Strict):
     task_columns: list[str] | None = None
     training: TrainingSection = Field(default_factory=TrainingSection)
     distill: DistillSection = Field(default_factory=DistillSection)
+    lexical: LexicalSection = Field(default_factory=LexicalSection)
     output: str = "runs/model"  # the model directory to write
 
     @field_validator("tasks")

@@ -142,6 +142,30 @@ def _training_args(config: TrainConfig, tmp: str, progress: bool) -> Any:
     return TrainingArguments(**kwargs)
 
 
+def add_lexical(
+    config: TrainConfig, scheme: Any, train_ex: list[Example], dev_ex: list[Example], predictor: Any, model_config: Any
+) -> dict[str, Any]:
+    """Fit the lexical component, choose its weights on dev, attach it to the predictor."""
+    from training.lexical import choose_weights, fit_lexical
+
+    lx = config.lexical
+    labels = {task.name: [e.labels[task.name] for e in train_ex] for task in scheme}
+    lexical = fit_lexical(scheme, [e.text for e in train_ex], labels, c=lx.c, min_df=lx.min_df, seed=config.training.seed)
+    if lexical is None:
+        return {"used": False}
+    dev_texts = [e.text for e in dev_ex]
+    gold = {task.name: [e.labels[task.name] for e in dev_ex] for task in scheme}
+    chosen = choose_weights(scheme, predictor.logits(dev_texts), lexical.logits(dev_texts), gold, lx.weights)
+    weights = {task: c["weight"] for task, c in chosen.items() if c["weight"] > 0}
+    for task, c in chosen.items():
+        log.info("lexical %s: weight %.2f, dev macro-F1 %.3f (without: %.3f)", task, c["weight"],
+                 c["dev_macro_f1"], c["dev_macro_f1_without"])
+    if weights:
+        model_config.lexical = weights
+        predictor.lexical = lexical
+    return {"used": bool(weights), "features": len(lexical.vocabulary), "tasks": chosen}
+
+
 def train(config: TrainConfig, *, output: str | Path | None = None, progress: bool = True) -> TrainResult:
     """Fine-tune, select the best epoch on dev, calibrate, score and save. See module doc."""
     import torch
@@ -269,6 +293,8 @@ def train(config: TrainConfig, *, output: str | Path | None = None, progress: bo
     for entry in history:
         entry.pop("logged", None)
     metrics: dict[str, Any] = {"primary_metric": "mean_macro_f1", "best_epoch": best["epoch"], "history": history}
+    if dev_ex and config.lexical.enabled:
+        metrics["lexical"] = add_lexical(config, scheme, train_ex, dev_ex, predictor, model_config)
     if dev_ex and t.calibrate:
         from eval.calibration import fit_temperature
         from eval.scoring import score
@@ -298,6 +324,8 @@ def train(config: TrainConfig, *, output: str | Path | None = None, progress: bo
             "best_epoch": best["epoch"],
         }
         save_model(model, out_dir, work)
+        if predictor.lexical is not None:
+            predictor.lexical.save(out_dir)
         (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
         (out_dir / "training_config.json").write_text(
             json.dumps(config.model_dump(), indent=2) + "\n", encoding="utf-8"
