@@ -48,6 +48,7 @@ def child(model: str, n: int) -> None:
 
     texts = corpus_sentences(n)
     labeller = stance.load(model, threads=1, workers=1)
+    labeller.predictor.lexical = None  # the lexical component runs in the parent, not in workers
     for _ in range(2):
         labeller.predict(texts)
 
