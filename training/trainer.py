@@ -3,6 +3,7 @@
 :func:`train` is the library entry point of ``stance train``: it reads and checks the data
 before anything heavy happens, fine-tunes the encoder with one head per task, keeps the
 epoch with the best dev primary metric (mean macro-F1 over tasks) with early stopping, fits
+the lexical component and its weights (:func:`add_lexical`, ``training/lexical.py``), fits
 one temperature per task on dev, scores dev and test, and writes the model directory.
 
 It runs unchanged under ``torchrun`` and ``accelerate launch``: the Trainer handles DDP
