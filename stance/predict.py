@@ -255,18 +255,29 @@ class Predictor:
             groups.append(idx)
             batches.append(pad_batch([ids[i] for i in idx], pad))
         running = self.backend.submit(batches)
-        weights = self.config.lexical if self.lexical is not None else {}
-        lexical = self.lexical.logits(texts) if weights else {}  # meanwhile, if workers run the batches
+        lexical = self._lexical_logits(texts)  # meanwhile, if workers run the batches
 
         def finish() -> dict[str, np.ndarray]:
             for idx, batch_logits in zip(groups, running(), strict=True):
                 for task, values in batch_logits.items():
                     result[task][idx] = values
-            for task, weight in weights.items():
-                result[task] = mix(result[task], lexical[task], weight)
-            return result
+            return self._mix(result, lexical)
 
         return finish
+
+    def mix_lexical(self, texts: Sequence[str], encoder_logits: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The logits :meth:`logits` gives, from the encoder's alone for the same texts."""
+        return self._mix(dict(encoder_logits), self._lexical_logits(texts))
+
+    def _lexical_logits(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        weighted = self.lexical is not None and self.config.lexical
+        return self.lexical.logits(texts) if weighted else {}  # type: ignore[union-attr]
+
+    def _mix(self, logits: dict[str, np.ndarray], lexical: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        if lexical:
+            for task, weight in self.config.lexical.items():
+                logits[task] = mix(logits[task], lexical[task], weight)
+        return logits
 
     def predict(self, texts: Sequence[str]) -> list[dict[str, TaskPrediction]]:
         probs = self.probabilities(texts)

@@ -144,9 +144,19 @@ def _training_args(config: TrainConfig, tmp: str, progress: bool) -> Any:
 
 
 def add_lexical(
-    config: TrainConfig, scheme: Any, train_ex: list[Example], dev_ex: list[Example], predictor: Any, model_config: Any
+    config: TrainConfig,
+    scheme: Any,
+    train_ex: list[Example],
+    dev_texts: list[str],
+    dev_gold: dict[str, list[Any]],
+    dev_logits: dict[str, np.ndarray],
+    predictor: Any,
+    model_config: Any,
 ) -> dict[str, Any]:
-    """Fit the lexical component, choose its weights on dev, attach it to the predictor."""
+    """Fit the lexical component, choose its weights on dev, attach it to the predictor.
+
+    ``dev_logits`` are the encoder's alone on ``dev_texts``.
+    """
     from training.lexical import choose_weights, fit_lexical
 
     lx = config.lexical
@@ -154,9 +164,7 @@ def add_lexical(
     lexical = fit_lexical(scheme, [e.text for e in train_ex], labels, c=lx.c, min_df=lx.min_df, seed=config.training.seed)
     if lexical is None:
         return {"used": False}
-    dev_texts = [e.text for e in dev_ex]
-    gold = {task.name: [e.labels[task.name] for e in dev_ex] for task in scheme}
-    chosen = choose_weights(scheme, predictor.logits(dev_texts), lexical.logits(dev_texts), gold, lx.weights)
+    chosen = choose_weights(scheme, dev_logits, lexical.logits(dev_texts), dev_gold, lx.weights)
     weights = {task: c["weight"] for task, c in chosen.items() if c["weight"] > 0}
     for task, c in chosen.items():
         log.info("lexical %s: weight %.2f, dev macro-F1 %.3f (without: %.3f)", task, c["weight"],
@@ -290,28 +298,38 @@ def train(config: TrainConfig, *, output: str | Path | None = None, progress: bo
     model.eval()
     predictor.backend = TorchBackend.from_module(model)
 
-    # 3. calibration and final scores
+    # 3. lexical component, calibration and final scores (dev runs through the encoder once)
+    from eval.scoring import score, score_predictions
+    from stance.predict import softmax
+
     for entry in history:
         entry.pop("logged", None)
     metrics: dict[str, Any] = {"primary_metric": "mean_macro_f1", "best_epoch": best["epoch"], "history": history}
-    if dev_ex and config.lexical.enabled:
-        metrics["lexical"] = add_lexical(config, scheme, train_ex, dev_ex, predictor, model_config)
-    if dev_ex and t.calibrate:
-        from eval.calibration import fit_temperature
-        from eval.scoring import score
+    gold = {split: {task.name: [e.labels[task.name] for e in examples] for task in scheme} for split, examples in others.items()}
+    dev_logits: dict[str, np.ndarray] = {}
+    if dev_ex:
+        dev_texts = [e.text for e in dev_ex]
+        dev_logits = predictor.logits(dev_texts)  # the encoder's alone: no lexical component yet
+        if config.lexical.enabled:
+            metrics["lexical"] = add_lexical(
+                config, scheme, train_ex, dev_texts, gold["dev"], dev_logits, predictor, model_config
+            )
+            dev_logits = predictor.mix_lexical(dev_texts, dev_logits)
+        if t.calibrate:
+            from eval.calibration import fit_temperature
 
-        gold = {task.name: [e.labels[task.name] for e in dev_ex] for task in scheme}
-        raw = score(predictor, [e.text for e in dev_ex], gold, bootstrap=0)
-        for task in scheme:
-            keep = [i for i, x in enumerate(gold[task.name]) if x is not None]
-            ids = np.array([task.label2id[gold[task.name][i]] for i in keep])
-            model_config.temperatures[task.name] = round(fit_temperature(raw.logits[task.name][keep], ids), 4)
-        metrics["ece_before_calibration"] = {k: v.get("ece") for k, v in raw.metrics["tasks"].items()}
+            for task in scheme:
+                keep = [i for i, x in enumerate(gold["dev"][task.name]) if x is not None]
+                ids = np.array([task.label2id[gold["dev"][task.name][i]] for i in keep])
+                model_config.temperatures[task.name] = round(fit_temperature(dev_logits[task.name][keep], ids), 4)
+            raw = score_predictions(scheme, gold["dev"], {k: softmax(v) for k, v in dev_logits.items()}, bootstrap=0)
+            metrics["ece_before_calibration"] = {k: v.get("ece") for k, v in raw["tasks"].items()}
     for split, examples in others.items():
-        from eval.scoring import score
-
-        gold = {task.name: [e.labels[task.name] for e in examples] for task in scheme}
-        metrics[split] = score(predictor, [e.text for e in examples], gold, seed=t.seed).metrics
+        if split == "dev":
+            probs = {k: softmax(v / model_config.temperature(k)) for k, v in dev_logits.items()}
+            metrics[split] = score_predictions(scheme, gold[split], probs, seed=t.seed)
+        else:
+            metrics[split] = score(predictor, [e.text for e in examples], gold[split], seed=t.seed).metrics
     seconds = time.perf_counter() - started
     metrics["train_seconds"] = round(seconds, 1)
     metrics["world_size"] = world_size
