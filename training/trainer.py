@@ -7,7 +7,8 @@ the lexical component and its weights (:func:`add_lexical`, ``training/lexical.p
 one temperature per task on dev, scores dev and test, and writes the model directory.
 
 It runs unchanged under ``torchrun`` and ``accelerate launch``: the Trainer handles DDP
-(gloo on CPU, NCCL on GPU); only rank 0 writes files.
+(gloo on CPU, NCCL on GPU); after training, only rank 0 fits the lexical component,
+calibrates, scores and writes files, while the other processes wait.
 """
 
 from __future__ import annotations
@@ -188,7 +189,8 @@ def train(config: TrainConfig, *, output: str | Path | None = None, progress: bo
     rank, world_size = world()
     out_dir = Path(output or config.output)
     t = config.training
-    threads = t.threads or max(1, (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1) // world_size)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    threads = t.threads or max(1, cores // world_size)
     torch.set_num_threads(threads)
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     set_seed(t.seed)
@@ -306,9 +308,13 @@ def train(config: TrainConfig, *, output: str | Path | None = None, progress: bo
         entry.pop("logged", None)
     metrics: dict[str, Any] = {"primary_metric": "mean_macro_f1", "best_epoch": best["epoch"], "history": history}
     gold = {split: {task.name: [e.labels[task.name] for e in examples] for task in scheme} for split, examples in others.items()}
+    # only rank 0 fits, scores and saves, with every core; the other processes wait at the barrier
+    scored = others if rank == 0 else {}
+    if world_size > 1 and rank == 0:
+        torch.set_num_threads(t.threads or cores)
     dev_logits: dict[str, np.ndarray] = {}
-    if dev_ex:
-        dev_texts = [e.text for e in dev_ex]
+    if scored.get("dev"):
+        dev_texts = [e.text for e in scored["dev"]]
         dev_logits = predictor.logits(dev_texts)  # the encoder's alone: no lexical component yet
         if config.lexical.enabled:
             metrics["lexical"] = add_lexical(
@@ -324,7 +330,7 @@ def train(config: TrainConfig, *, output: str | Path | None = None, progress: bo
                 model_config.temperatures[task.name] = round(fit_temperature(dev_logits[task.name][keep], ids), 4)
             raw = score_predictions(scheme, gold["dev"], {k: softmax(v) for k, v in dev_logits.items()}, bootstrap=0)
             metrics["ece_before_calibration"] = {k: v.get("ece") for k, v in raw["tasks"].items()}
-    for split, examples in others.items():
+    for split, examples in scored.items():
         if split == "dev":
             probs = {k: softmax(v / model_config.temperature(k)) for k, v in dev_logits.items()}
             metrics[split] = score_predictions(scheme, gold[split], probs, seed=t.seed)
