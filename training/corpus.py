@@ -86,6 +86,12 @@ def default_scheme() -> Scheme:
     return Scheme.from_mapping(cfg.tasks)
 
 
+def _shown(path: Path) -> str:
+    """The path as error messages show it: relative to the repository when inside it."""
+    resolved = path.resolve()
+    return str(resolved.relative_to(ROOT)) if resolved.is_relative_to(ROOT) else str(path)
+
+
 def parse_article(path: Path, scheme: Scheme) -> Article:
     meta: dict[str, str] = {}
     article = Article(path, meta)
@@ -94,7 +100,7 @@ def parse_article(path: Path, scheme: Scheme) -> Article:
     names = scheme.names
     for lineno, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         line = raw.rstrip()
-        where = f"{path.relative_to(ROOT)}:{lineno}"
+        where = f"{_shown(path)}:{lineno}"
         if not in_body and line.startswith("#"):
             m = re.match(r"#\s*([a-z_]+):\s*(.*)$", line)
             if not m:
@@ -119,17 +125,17 @@ def parse_article(path: Path, scheme: Scheme) -> Article:
         article.units.append(Unit(text, labels, paragraph, lineno))
     missing = [k for k in HEADER_KEYS if k not in meta]
     if missing:
-        raise CorpusError(f"{path.relative_to(ROOT)}: missing header keys {missing}")
+        raise CorpusError(f"{_shown(path)}: missing header keys {missing}")
     if meta["doc_id"] != path.stem:
-        raise CorpusError(f"{path.relative_to(ROOT)}: doc_id {meta['doc_id']!r} != file name")
+        raise CorpusError(f"{_shown(path)}: doc_id {meta['doc_id']!r} != file name")
     try:
         date.fromisoformat(meta["date"])
     except ValueError:
-        raise CorpusError(f"{path.relative_to(ROOT)}: date {meta['date']!r} is not ISO") from None
+        raise CorpusError(f"{_shown(path)}: date {meta['date']!r} is not ISO") from None
     if meta["outlet_type"] not in OUTLET_TYPES:
-        raise CorpusError(f"{path.relative_to(ROOT)}: unknown outlet_type {meta['outlet_type']!r}")
+        raise CorpusError(f"{_shown(path)}: unknown outlet_type {meta['outlet_type']!r}")
     if not article.units:
-        raise CorpusError(f"{path.relative_to(ROOT)}: no sentence units")
+        raise CorpusError(f"{_shown(path)}: no sentence units")
     return article
 
 
