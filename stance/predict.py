@@ -270,8 +270,9 @@ class Predictor:
         return self._mix(dict(encoder_logits), self._lexical_logits(texts))
 
     def _lexical_logits(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
-        weighted = self.lexical is not None and self.config.lexical
-        return self.lexical.logits(texts) if weighted else {}  # type: ignore[union-attr]
+        if self.lexical is None or not self.config.lexical:
+            return {}
+        return self.lexical.logits(texts)
 
     def _mix(self, logits: dict[str, np.ndarray], lexical: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         if lexical:
