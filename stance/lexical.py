@@ -125,9 +125,7 @@ class LexicalModel:
 
 def mix(encoder_logits: np.ndarray, lexical_logits: np.ndarray, weight: float) -> np.ndarray:
     """The mixed score of one task: weighted sum of the two log-probability vectors."""
-    if weight <= 0:
-        return log_softmax(encoder_logits.astype(np.float64)).astype(np.float32)
-    mixed = (1 - weight) * log_softmax(encoder_logits.astype(np.float64)) + weight * log_softmax(
-        lexical_logits.astype(np.float64)
-    )
+    mixed = log_softmax(encoder_logits.astype(np.float64))
+    if weight > 0:
+        mixed = (1 - weight) * mixed + weight * log_softmax(lexical_logits.astype(np.float64))
     return mixed.astype(np.float32)
