@@ -123,6 +123,32 @@ def test_fewer_layers_of_the_base(tmp_path: Path, tiny_base: Path) -> None:
         train(build_config({**base, "model": {**base["model"], "layers": 5}, "output": str(tmp_path / "five")}), progress=False)
 
 
+def test_frozen_embeddings_stay_as_pretrained(tmp_path: Path, tiny_base: Path) -> None:
+    """training.freeze_embeddings keeps the token embeddings of the base; the layers still learn."""
+    from safetensors.numpy import load_file
+
+    from training.config import build_config
+    from training.trainer import train
+
+    def weights(path: Path, suffix: str):
+        tensors = load_file(path)
+        return next(v for k, v in tensors.items() if k.endswith(suffix))
+
+    data = write_csv(tmp_path / "toy.csv", TOY)
+    for freeze in (True, False):
+        out = tmp_path / f"freeze-{freeze}"
+        train(build_config({
+            "model": {"base": str(tiny_base), "max_length": 32},
+            "data": {"train": str(data)}, "task_columns": ["topic", "urgency"],
+            "training": {**OVERFIT, "epochs": 2, "freeze_embeddings": freeze}, "output": str(out),
+        }), progress=False)
+        embeddings = "word_embeddings.weight"
+        same = (weights(out / "model.safetensors", embeddings) == weights(tiny_base / "model.safetensors", embeddings)).all()
+        assert same == freeze
+        layer = "layer.0.output.dense.weight"
+        assert not (weights(out / "model.safetensors", layer) == weights(tiny_base / "model.safetensors", layer)).all()
+
+
 def test_distillation_loss_is_zero_when_the_student_matches_the_teacher(tiny_base: Path) -> None:
     import torch
 

@@ -56,6 +56,9 @@ class TrainingSection(_Strict):
     threads: int = Field(0, ge=0)  # torch threads per process; 0 = all usable CPUs / processes
     calibrate: bool = True  # fit a temperature per task on dev after training
     max_steps: int = Field(-1, ge=-1)  # stop after this many optimiser steps (-1: no limit)
+    # Keep the base encoder's token embeddings as pretrained: their gradient and AdamW update
+    # cover more weights than all of a 4-layer MiniLM's layers, so epochs run faster.
+    freeze_embeddings: bool = False
 
 
 class DistillSection(_Strict):

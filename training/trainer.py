@@ -228,6 +228,8 @@ def train(config: TrainConfig, *, output: str | Path | None = None, progress: bo
         pad_token_id=int(hf_tok.pad_token_id or 0),
     )
     model = MultiTaskModel(encoder, model_config, dropout=config.model.dropout)
+    if t.freeze_embeddings:
+        encoder.get_input_embeddings().weight.requires_grad_(False)
     model.class_weights = class_weights(scheme, train_ex, t.class_weighting)
     model.task_weights = dict(t.task_weights)
     unknown = set(t.task_weights) - set(scheme.names)
