@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from stance.lexical import log_softmax
+
 
 def _nll(logits: np.ndarray, gold: np.ndarray, t: float) -> float:
-    z = logits / t
-    z = z - z.max(axis=1, keepdims=True)
-    logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    logp = log_softmax(logits / t)
     return float(-logp[np.arange(len(gold)), gold].mean())
 
 
