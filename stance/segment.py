@@ -54,6 +54,14 @@ _SOFT = {
     "inc", "corp", "ltd", "co", "plc", "bros", "llc", "ag", "sa", "nv", "bv", "gmbh", "etc",
     "al", "pte", "a.m", "p.m", "u.s", "u.k", "e.u", "u.n", "u.s.a", "d.c", "n.y", "l.a", "s.a",
 }
+# US state and Canadian province abbreviations in datelines and addresses ("BARDSTOWN, Ky. -",
+# "Windsor, Ont."), compared as written: like _SOFT, they end a sentence only when a capitalised
+# function word follows. Two-letter dotted forms ("N.J.", "B.C.") are caught by the initials rule.
+_PLACES = {
+    "Ala", "Ariz", "Ark", "Calif", "Colo", "Conn", "Del", "Fla", "Ga", "Ill", "Ind", "Kan", "Kans",
+    "Ky", "La", "Md", "Mass", "Mich", "Minn", "Miss", "Mo", "Mont", "Neb", "Nev", "Okla", "Ore",
+    "Pa", "Tenn", "Tex", "Va", "Vt", "Wash", "Wis", "Wyo", "Ont", "Que", "Sask", "Alta", "Man",
+}
 # Abbreviations that do not end a sentence when a number follows ("Jan. 5", "No. 2").
 _BEFORE_NUMBER = {
     "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "no",
@@ -211,7 +219,7 @@ def _is_boundary(block: str, p_start: int, p_end: int) -> bool:
     if len(word) == 1 and word.isalpha() and word.isupper():
         # An initial ("Donald J. Trump"), unless the next word starts a sentence.
         return next_word in _STARTERS
-    if bare in _SOFT or ("." in word and re.fullmatch(r"(?:[A-Za-z]\.)+[A-Za-z]", word)):
+    if bare in _SOFT or word in _PLACES or ("." in word and re.fullmatch(r"(?:[A-Za-z]\.)+[A-Za-z]", word)):
         return next_word in _STARTERS
     return True
 

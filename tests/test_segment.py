@@ -31,6 +31,10 @@ def texts(text: str) -> list[str]:
         ("The talks... stalled. Then... nothing.", ["The talks... stalled.", "Then... nothing."]),
         ("Why now? Nobody knows! Really.", ["Why now?", "Nobody knows!", "Really."]),
         ("Donald J. Trump met Corp. leaders.", ["Donald J. Trump met Corp. leaders."]),
+        (
+            "BARDSTOWN, Ky. - Distillers are worried. WINDSOR, Ont. (wire) - Plants idled. He left Ky. The end.",
+            ["BARDSTOWN, Ky. - Distillers are worried.", "WINDSOR, Ont. (wire) - Plants idled.", "He left Ky.", "The end."],
+        ),
     ],
 )
 def test_hard_cases(text: str, expected: list[str]) -> None:
