@@ -45,7 +45,8 @@ def write_csv(path: Path, rows, header=("text", "topic", "urgency")) -> Path:
     return path
 
 
-def test_overfits_a_tiny_set(tmp_path: Path, tiny_base: Path) -> None:
+@pytest.mark.parametrize("bf16", [False, True], ids=["fp32", "bf16-autocast"])
+def test_overfits_a_tiny_set(tmp_path: Path, tiny_base: Path, bf16: bool) -> None:
     import stance
     from training.config import build_config
     from training.trainer import train
@@ -55,7 +56,7 @@ def test_overfits_a_tiny_set(tmp_path: Path, tiny_base: Path) -> None:
         "model": {"base": str(tiny_base), "max_length": 32, "dropout": 0.0},
         "data": {"train": str(data)},
         "task_columns": ["topic", "urgency"],
-        "training": OVERFIT,
+        "training": {**OVERFIT, "bf16": bf16},
         "output": str(tmp_path / "m"),
     })
     result = train(cfg, progress=False)

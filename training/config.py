@@ -59,6 +59,9 @@ class TrainingSection(_Strict):
     # Keep the base encoder's token embeddings as pretrained: their gradient and AdamW update
     # cover more weights than all of a 4-layer MiniLM's layers, so epochs run faster.
     freeze_embeddings: bool = False
+    # Run forward and backward passes under bfloat16 autocast (weights and optimiser stay fp32).
+    # On CPUs with AMX or AVX512-BF16 steps run about 1.5x faster; elsewhere it may be slower.
+    bf16: bool = False
 
 
 class DistillSection(_Strict):

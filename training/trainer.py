@@ -135,6 +135,7 @@ def _training_args(config: TrainConfig, tmp: str, progress: bool) -> Any:
         "dataloader_num_workers": 0,
         "train_sampling_strategy": "group_by_length",  # less padding, faster epochs
         "use_cpu": not torch.cuda.is_available(),
+        "bf16": t.bf16,  # autocast through accelerate; master weights stay fp32
         # The default counts tokens across processes and doubled the logged loss under DDP.
         "average_tokens_across_devices": False,
     }
