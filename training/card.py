@@ -88,7 +88,8 @@ def write_card(directory: Path, model_config: ModelConfig, config: TrainConfig, 
         "",
         f"- data: `{config.data.train}` (train), `{config.data.dev}` (dev), `{config.data.test}` (test)",
         f"- recipe: {t.epochs} epochs max, lr {t.lr}, batch {t.batch_size}, warm-up {t.warmup_ratio}, "
-        f"weight decay {t.weight_decay}, class weighting `{t.class_weighting}`, patience {t.patience}, seed {t.seed}",
+        f"weight decay {t.weight_decay}, class weighting `{t.class_weighting}`, patience {t.patience}, seed {t.seed}"
+        + (", bf16 autocast" if t.bf16 else "") + (", token embeddings frozen" if t.freeze_embeddings else ""),
         f"- best epoch (dev {metrics.get('primary_metric', 'mean_macro_f1')}): {metrics.get('best_epoch')}",
         f"- training time: {metrics.get('train_seconds', 0) / 60:.1f} min on {metrics.get('world_size', 1)} process(es)"
         f" ({model_config.versions.get('torch', '?')} torch, python {model_config.versions.get('python', '?')})",
