@@ -9,6 +9,9 @@ Rows (each path runs in its own subprocess; peak RSS is that of its process tree
   the ratios are taken; for a model that keeps fewer of MiniLM's layers (``model.layers``),
   also the pipeline on that many layers, for a like-for-like comparison;
 * ``stance torch``: the torch backend (length-sorted batches, dynamic padding);
+* ``stance torch, bf16``: the same in bfloat16 (``--precision bf16``), one process, and on one
+  single-threaded process per core: on CPUs with AMX or AVX512-BF16 the matrix products run
+  in bfloat16 (skip both with ``--skip bf16``);
 * ``stance onnx fp32`` and ``stance onnx int8``: ONNX Runtime exports of the same model
   (int8 smoothed on 2,000 training sentences, as ``training.ship`` exports the default),
   one process using every thread;
@@ -190,7 +193,9 @@ def serve(method: str, model_dir: str, sentences_file: str, threads: int) -> Non
     else:
         import stance
 
-        model = stance.load(model_dir, threads=threads, workers=threads if method == "workers" else 1)
+        precision = "bf16" if method.endswith("-bf16") else None
+        workers = threads if method.startswith("workers") else 1
+        model = stance.load(model_dir, threads=threads, workers=workers, precision=precision)
         model.predict_proba(texts[:64])
         work = lambda: model.predict_proba(texts)  # noqa: E731
     print("ready", flush=True)
@@ -292,7 +297,7 @@ def main() -> None:
     ap.add_argument("--sentences", type=int, default=4000)
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
-    ap.add_argument("--skip", nargs="*", default=[], help="rows to skip: pipeline torch fp32 int8 workers e2e")
+    ap.add_argument("--skip", nargs="*", default=[], help="rows to skip: pipeline torch bf16 fp32 int8 workers e2e")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--sentences-file", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -320,6 +325,10 @@ def main() -> None:
         if layers and layers != minilm_layers:  # fewer layers than the pipeline's: the pipeline at that depth too
             plan.append((f"transformers pipeline, {layers} layers", "pipeline-as-model", torch_dir))
         plan.append(("stance torch", "torch", torch_dir))
+        if "bf16" not in args.skip:
+            plan.append(("stance torch, bf16", "torch-bf16", torch_dir))
+            if args.threads > 1:
+                plan.append((f"stance torch, bf16, {args.threads} workers", "workers-bf16", torch_dir))
         if "fp32" not in args.skip:
             plan.append(("stance onnx fp32", "onnx", export_onnx(torch_dir, tmp / "fp32")))
         if "int8" not in args.skip:

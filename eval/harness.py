@@ -166,7 +166,9 @@ def compare(result: EvalResult, baseline: str | Path, *, seed: int = 0) -> dict[
     """Deltas against a baseline: a report folder (or its metrics.json) or a model directory.
 
     With a model directory, or a report whose ``predictions.jsonl`` covers the same data,
-    deltas of macro-F1 come with a paired-bootstrap p-value.
+    deltas of macro-F1 come with a paired-bootstrap p-value, and ``agreement`` gives per task
+    the share of rows whose label equals the baseline's (how much a change of format or
+    precision moves the labels, whatever it does to the scores).
     """
     import stance
 
@@ -191,6 +193,7 @@ def compare(result: EvalResult, baseline: str | Path, *, seed: int = 0) -> dict[
             preds = [json.loads(x) for x in pred_file.read_text(encoding="utf-8").splitlines()]
             base_pred = {t: [p[t] for p in preds] for t in result.predictions if preds and t in preds[0]}
     deltas: dict[str, Any] = {}
+    agreement: dict[str, float] = {}
     for task, m in result.metrics["tasks"].items():
         b = base_metrics.get("tasks", {}).get(task)
         if not b:
@@ -202,10 +205,12 @@ def compare(result: EvalResult, baseline: str | Path, *, seed: int = 0) -> dict[
             labels = m["confusion"]["labels"]
             sig = paired_bootstrap(result.gold[task], result.predictions[task], base_pred[task], labels, seed=seed)
             deltas[f"{task}.macro_f1"]["p_value"] = sig["p_value"]
+            ours, theirs = result.predictions[task], base_pred[task]
+            agreement[task] = sum(a == b for a, b in zip(ours, theirs, strict=True)) / max(1, len(ours))
     if PRIMARY_METRIC in base_metrics:
         deltas[PRIMARY_METRIC] = {
             "value": result.metrics[PRIMARY_METRIC],
             "baseline": base_metrics[PRIMARY_METRIC],
             "delta": result.metrics[PRIMARY_METRIC] - base_metrics[PRIMARY_METRIC],
         }
-    return {"source": source, "deltas": deltas}
+    return {"source": source, "deltas": deltas, "agreement": agreement}

@@ -75,6 +75,10 @@ def markdown(result: EvalResult, gates: list[GateResult]) -> str:
             p = d.get("p_value")
             lines.append(f"| {name} | {d['value']:.3f} | {d['baseline']:.3f} | {d['delta']:+.3f} | {_fmt(p) if p is not None else ''} |")
         lines.append("")
+        for task, share in result.baseline.get("agreement", {}).items():
+            lines.append(f"- {task}: {share:.2%} of the labels equal the baseline's")
+        if result.baseline.get("agreement"):
+            lines.append("")
     for task, t in m["tasks"].items():
         lines += [f"## {task}", "", "| label | precision | recall | F1 | support |", "| --- | --- | --- | --- | --- |"]
         for label, s in t["per_label"].items():

@@ -9,7 +9,14 @@ from typing import Any
 from stance.errors import ModelError
 from stance.lexical import LexicalModel
 from stance.modeldir import ModelConfig, read_config
-from stance.predict import Predictor, TaskPrediction, default_threads, load_tokenizer, make_backend
+from stance.predict import (
+    Predictor,
+    TaskPrediction,
+    check_options,
+    default_threads,
+    load_tokenizer,
+    make_backend,
+)
 from stance.scheme import Scheme
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "models" / "default"
@@ -102,6 +109,8 @@ def load(
     batch_size: int | None = None,
     threads: int | None = None,
     workers: int = 1,
+    device: str | None = None,
+    precision: str | None = None,
 ) -> StanceModel:
     """Load a model directory, or the shipped default model when ``path`` is None.
 
@@ -111,6 +120,9 @@ def load(
     or the ``STANCE_THREADS`` environment variable). ``workers``: processes that run the
     batches (default 1, this process); with more, each gets ``threads // workers``
     threads, and the model must be closed (``with stance.load(...) as model:``).
+    ``device`` (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``) and ``precision``
+    (``"fp32"``, ``"bf16"``, ``"fp16"``) apply to torch models [default: the CPU in fp32];
+    an ONNX model runs on the CPU as exported.
     """
     if path is None:
         directory = DEFAULT_MODEL_DIR
@@ -132,15 +144,17 @@ def load(
         )
     if workers < 1:
         raise ModelError(f"workers must be at least 1, got {workers}")
+    check_options(directory, config, device=device, precision=precision)
     tokenizer = load_tokenizer(directory, config.max_length)
     lexical = LexicalModel.load(directory, config.lexical) if config.lexical else None
     if workers > 1:
         from stance.workers import WorkerPool
 
         per_worker = max(1, (threads or default_threads()) // workers)
-        engine: Any = WorkerPool(directory, workers=workers, threads=per_worker)
+        options = {"device": device, "precision": precision}
+        engine: Any = WorkerPool(directory, workers=workers, threads=per_worker, **options)
     else:
-        engine = make_backend(directory, config, threads)
+        engine = make_backend(directory, config, threads, device=device, precision=precision)
     size = batch_size or DEFAULT_BATCH_SIZE[wanted]
     return StanceModel(directory, config, Predictor(config, tokenizer, engine, size, lexical))
 

@@ -85,6 +85,10 @@ def _preview(rows: list[dict[str, Any]], tasks: list[str], width: int | None = N
     return "\n".join(lines)
 
 
+DEVICE_HELP = "Torch models: cpu, cuda, cuda:N or mps [default: cpu]. ONNX models run on the CPU."
+PRECISION_HELP = "Torch models: fp32, bf16 or fp16 (GPU) [default: fp32]. bf16 pays on CPUs with AMX or AVX512-BF16."
+
+
 @app.command("label")
 def label_cli(
     inputs: Annotated[list[str], typer.Argument(help="Files (.txt .md .jsonl .csv .parquet), folders, or - for stdin.", show_default=False)],
@@ -105,6 +109,8 @@ def label_cli(
     address: Annotated[str | None, typer.Option("--address", help="Ray cluster: auto, ray://HOST:PORT [default: a local cluster].")] = None,
     workers: Annotated[int | None, typer.Option("--workers", min=1, help="Labelling processes (local: one per core for ONNX models, 1 for torch) or Ray actors (the cluster's CPUs).")] = None,
     summary: Annotated[str | None, typer.Option("--summary", help="Also write per-article scores (JSONL, as `stance index --articles`).")] = None,
+    device: Annotated[str | None, typer.Option("--device", help=DEVICE_HELP)] = None,
+    precision: Annotated[str | None, typer.Option("--precision", help=PRECISION_HELP)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar, preview or summary.")] = False,
 ) -> None:
     """Label every sentence of articles by each task of the model (stance, claim type)."""
@@ -114,6 +120,8 @@ def label_cli(
         from stance.label import label_corpus
 
         if engine == "ray":
+            if device or precision:
+                raise StanceUsageError("--device and --precision work with the local engine")
             _label_on_ray(inputs, output, model=model, fmt=fmt, address=address, workers=workers, batch_size=batch_size,
                           text_field=text_field, id_field=id_field, split=not no_split, probs=probs,
                           overwrite=overwrite, resume=resume, summary=summary, quiet=quiet)
@@ -123,7 +131,8 @@ def label_cli(
         if workers is None:
             workers = stance.default_workers(model)
             workers = min(workers, threads) if threads else workers
-        loaded = stance.load(model, batch_size=batch_size, threads=threads, workers=workers)
+        loaded = stance.load(model, batch_size=batch_size, threads=threads, workers=workers, device=device,
+                             precision=precision)
         with loaded:
             summary = label_corpus(
                 inputs,
@@ -233,6 +242,8 @@ def eval_cli(
     errors: Annotated[Path | None, typer.Option("--errors", help="Write every misclassified row with its probabilities (JSONL).")] = None,
     text_field: Annotated[str, typer.Option("--text-field", help="The text column.")] = "text",
     seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap intervals.")] = 0,
+    device: Annotated[str | None, typer.Option("--device", help=DEVICE_HELP)] = None,
+    precision: Annotated[str | None, typer.Option("--precision", help=PRECISION_HELP)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only failing gates.")] = False,
 ) -> None:
     """Score a model on labelled data; exit 1 when a quality gate fails."""
@@ -244,7 +255,7 @@ def eval_cli(
         from eval.report import write_errors, write_reports
 
         gates = load_gates(gates_file, list(gate or []))
-        loaded = stance.load(model)
+        loaded = stance.load(model, device=device, precision=precision)
         result = evaluate(loaded, data, text_field=text_field, slice_by=list(slice_by or []), seed=seed)
         if baseline:
             result.baseline = compare(result, baseline, seed=seed)
@@ -266,6 +277,8 @@ def eval_cli(
                 for name, d in result.baseline["deltas"].items():
                     p = f", p = {d['p_value']:.3f}" if "p_value" in d else ""
                     typer.echo(f"  vs baseline {name}: {d['delta']:+.3f}{p}")
+                for task, share in result.baseline.get("agreement", {}).items():
+                    typer.echo(f"  vs baseline {task} labels equal: {share:.2%}")
         failed = [g for g in checked if not g.passed]
         for g in checked:
             if not g.passed or not quiet:

@@ -80,16 +80,32 @@ def default_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+# What ``precision`` may name, and the torch dtype each casts the model to. bf16 halves the
+# work on CPUs with native bfloat16 products (AMX, AVX512-BF16) and on recent GPUs; elsewhere
+# torch emulates it, slowly. fp16 is for GPUs.
+PRECISIONS = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
+
+
 class TorchBackend(InProcess):
-    def __init__(self, directory: Path, config: ModelConfig, threads: int | None = None) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        config: ModelConfig,
+        threads: int | None = None,
+        *,
+        device: str | None = None,
+        precision: str | None = None,
+    ) -> None:
         import torch
 
         from stance.network import MultiTaskModel
 
+        target = torch_device(device or "cpu")
         if threads:
             torch.set_num_threads(threads)
         self._torch = torch
         self.model = MultiTaskModel.load(directory, config)
+        self.model.to(device=target, dtype=getattr(torch, PRECISIONS[precision or "fp32"]))
 
     @classmethod
     def from_module(cls, model: Any) -> TorchBackend:
@@ -152,12 +168,53 @@ class OnnxBackend(InProcess):
         return dict(zip(self.tasks, outs, strict=False))
 
 
-def make_backend(directory: Path, config: ModelConfig, threads: int | None = None) -> InProcess:
-    """The in-process backend for what the model directory holds."""
+def torch_device(name: str) -> Any:
+    """``torch.device(name)``, checked: a ModelError names a device this machine lacks."""
+    import torch
+
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise ModelError(f"unknown device {name!r} (cpu, cuda, cuda:N or mps)") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ModelError(f"device {name!r}: no CUDA device is usable by this torch build ({torch.__version__})")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ModelError(f"device {name!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise ModelError(f"device {name!r}: MPS is not available on this machine")
+    return device
+
+
+def check_options(directory: Path, config: ModelConfig, *, device: str | None, precision: str | None) -> None:
+    """Refuse a device or precision that the model's backend cannot honour."""
+    if precision is not None and precision not in PRECISIONS:
+        raise ModelError(f"unknown precision {precision!r} ({', '.join(PRECISIONS)})")
+    if config.backend == "onnx" and ((device or "cpu") != "cpu" or precision is not None):
+        raise ModelError(
+            f"{directory}: an ONNX model runs on the CPU in the precision it was exported in; "
+            "device and precision apply to torch model directories"
+        )
+
+
+def make_backend(
+    directory: Path,
+    config: ModelConfig,
+    threads: int | None = None,
+    *,
+    device: str | None = None,
+    precision: str | None = None,
+) -> InProcess:
+    """The in-process backend for what the model directory holds.
+
+    ``device`` and ``precision`` (torch models only) move and cast the model: ``"cuda"``,
+    ``"bf16"`` and so on; None keeps the CPU and float32.
+    """
+    check_options(directory, config, device=device, precision=precision)
     if config.backend == "onnx":
         return OnnxBackend(directory, config, threads)
     if config.backend == "torch":
-        return TorchBackend(directory, config, threads)
+        return TorchBackend(directory, config, threads, device=device, precision=precision)
     raise ModelError(f"{directory}: unknown backend {config.backend!r}")
 
 

@@ -41,7 +41,7 @@ def _ready() -> str | None:
     return None if _failure is None else str(_failure)
 
 
-def _start(directory: str, threads: int, barrier: Any) -> None:
+def _start(directory: str, threads: int, barrier: Any, options: dict[str, Any]) -> None:
     global _backend, _failure, _barrier
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it stops the pool
     _barrier = barrier
@@ -49,7 +49,7 @@ def _start(directory: str, threads: int, barrier: Any) -> None:
     from stance.predict import make_backend
 
     try:
-        _backend = make_backend(Path(directory), read_config(Path(directory)), threads)
+        _backend = make_backend(Path(directory), read_config(Path(directory)), threads, **options)
     except Exception as exc:  # reported to the parent by _ready, as a ModelError
         _failure = exc
 
@@ -61,9 +61,12 @@ def _run(batches: list[tuple[np.ndarray, np.ndarray]]) -> list[dict[str, np.ndar
 
 
 class WorkerPool:
-    """Runs batches on ``workers`` processes with ``threads`` intra-op threads each."""
+    """Runs batches on ``workers`` processes with ``threads`` intra-op threads each.
 
-    def __init__(self, directory: Path, *, workers: int, threads: int = 1) -> None:
+    ``options`` go to each worker's :func:`~stance.predict.make_backend` (device, precision).
+    """
+
+    def __init__(self, directory: Path, *, workers: int, threads: int = 1, **options: Any) -> None:
         if workers < 2:
             raise ModelError(f"a worker pool needs at least 2 workers, got {workers}")
         self.workers = workers
@@ -72,7 +75,7 @@ class WorkerPool:
             max_workers=workers,
             mp_context=context,
             initializer=_start,
-            initargs=(str(directory), threads, context.Barrier(workers)),
+            initargs=(str(directory), threads, context.Barrier(workers), options),
         )
         # Start every worker now and wait until each has loaded the model, so that the first
         # batches do not wait for a process still starting, and a broken model fails here.

@@ -129,6 +129,8 @@ def test_eval_passes_and_compares_with_baseline(tmp_path: Path, tiny_model_dir: 
     metrics = json.loads((tmp_path / "second" / "metrics.json").read_text())
     delta = metrics["baseline"]["deltas"]["stance.macro_f1"]
     assert delta["delta"] == 0 and delta["p_value"] == 1.0
+    assert metrics["baseline"]["agreement"] == {"stance": 1.0, "claim_type": 1.0}
+    assert "stance labels equal: 100.00%" in result.output
     assert summary.read_text().count("# stance eval report") == 2
 
 

@@ -138,6 +138,24 @@ def test_worker_that_cannot_load_reports_a_model_error(exports, tmp_path: Path) 
         stance.load(broken, workers=2)
 
 
+def test_onnx_model_refuses_device_and_precision(exports, tmp_path: Path) -> None:
+    with pytest.raises(stance.errors.ModelError, match="runs on the CPU in the precision it was exported in"):
+        stance.load(exports["int8"], precision="bf16")
+    text = tmp_path / "a.txt"
+    text.write_text(TEXTS[0], encoding="utf-8")
+    result = runner.invoke(app, ["label", str(text), "-o", str(tmp_path / "o.jsonl"), "-m", str(exports["int8"]), "--device", "cuda"])
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1 and "ONNX model runs on the CPU" in result.stderr
+    assert not (tmp_path / "o.jsonl").exists()
+
+
+def test_torch_workers_run_in_the_requested_precision(tiny_model_dir: Path) -> None:
+    single = stance.load(tiny_model_dir, precision="bf16")
+    with stance.load(tiny_model_dir, precision="bf16", workers=2) as pooled:
+        a, b = single.predict_proba(TEXTS), pooled.predict_proba(TEXTS)
+    for task in single.tasks:
+        np.testing.assert_array_equal(a[task], b[task])
+
+
 def test_default_workers_one_per_cpu_for_onnx_only(exports, tiny_model_dir: Path, monkeypatch) -> None:
     monkeypatch.setenv("STANCE_THREADS", "3")
     assert stance.default_workers(exports["int8"]) == 3

@@ -52,6 +52,19 @@ def test_label_examples_folder(tmp_path: Path, tiny_model_dir: Path, tiny_model)
     assert "doc_id" in result.stdout and "text" in result.stdout  # preview table
 
 
+def test_label_in_bf16(tmp_path: Path, tiny_model_dir: Path, tiny_model) -> None:
+    outs = {}
+    for precision in ("fp32", "bf16"):
+        outs[precision] = tmp_path / f"{precision}.jsonl"
+        result = run("label", str(EXAMPLES), "-o", str(outs[precision]), "-m", str(tiny_model_dir), "--precision", precision, "-q")
+        assert result.exit_code == 0, result.output
+    full, half = read_jsonl(outs["fp32"]), read_jsonl(outs["bf16"])
+    assert [r["text"] for r in full] == [r["text"] for r in half]
+    assert max(abs(a["stance_score"] - b["stance_score"]) for a, b in zip(full, half, strict=True)) < 0.03
+    result = run("label", str(EXAMPLES), "-o", str(tmp_path / "x.jsonl"), "-m", str(tiny_model_dir), "--precision", "fp8")
+    assert result.exit_code == 2 and "unknown precision 'fp8' (fp32, bf16, fp16)" in result.stderr
+
+
 def test_label_london_page(tmp_path: Path, tiny_model_dir: Path, tiny_model, london_text: str) -> None:
     from conftest import LONDON
 

@@ -73,3 +73,28 @@ def test_temperature_changes_scores_not_labels(tmp_path: Path, tiny_model_dir: P
     for x, y in zip(a, b):
         assert x["stance"].label == y["stance"].label
         assert y["stance"].score <= x["stance"].score + 1e-6
+
+
+def test_bf16_precision_stays_close_to_fp32(tiny_model_dir: Path, tiny_model) -> None:
+    half = stance.load(tiny_model_dir, precision="bf16")
+    assert next(half.predictor.backend.model.parameters()).dtype.is_floating_point
+    assert str(next(half.predictor.backend.model.parameters()).dtype) == "torch.bfloat16"
+    a, b = tiny_model.predict_proba(SENTENCES), half.predict_proba(SENTENCES)
+    for task in tiny_model.tasks:
+        assert b[task].dtype == np.float32  # scores come back as float32 whatever the model computes in
+        np.testing.assert_allclose(a[task], b[task], atol=0.03)
+        assert not np.array_equal(a[task], b[task])  # bf16 did run: its rounding shows
+
+
+def test_unusable_device_or_precision_is_a_model_error(tiny_model_dir: Path) -> None:
+    import pytest
+    import torch
+
+    with pytest.raises(stance.errors.ModelError, match="unknown device 'gpu0'"):
+        stance.load(tiny_model_dir, device="gpu0")
+    with pytest.raises(stance.errors.ModelError, match="unknown precision 'int4'"):
+        stance.load(tiny_model_dir, precision="int4")
+    if not torch.cuda.is_available():
+        with pytest.raises(stance.errors.ModelError, match="no CUDA device"):
+            stance.load(tiny_model_dir, device="cuda")
+    assert stance.load(tiny_model_dir, device="cpu", precision="fp32").predict(SENTENCES[:1])
