@@ -18,6 +18,7 @@ number of workers (int8 activations are quantized per batch: batch composition m
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ import numpy as np
 from stance.errors import ModelError
 from stance.lexical import LexicalModel, mix
 from stance.modeldir import ONNX_WEIGHTS, TOKENIZER_NAME, ModelConfig
+
+log = logging.getLogger("stance")
 
 
 @dataclass(frozen=True)
@@ -186,11 +189,29 @@ def torch_device(name: str) -> Any:
     return device
 
 
+def cpu_has_native_bf16() -> bool | None:
+    """Whether this CPU multiplies bfloat16 natively (AVX512-BF16 or AMX); None where unknown.
+
+    Read from ``/proc/cpuinfo``, so that the check needs no torch import (Linux only).
+    """
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), None)
+    if flags is None:
+        return None
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
 def check_options(directory: Path, config: ModelConfig, *, device: str | None, precision: str | None) -> None:
-    """Refuse a device or precision that the model's backend cannot honour."""
+    """Refuse a device or precision that the model's backend cannot honour; warn of a slow one."""
     if precision is not None and precision not in PRECISIONS:
         raise ModelError(f"unknown precision {precision!r} ({', '.join(PRECISIONS)})")
-    if config.backend == "onnx" and ((device or "cpu") != "cpu" or precision is not None):
+    on_cpu = (device or "cpu") == "cpu"
+    if config.backend == "torch" and on_cpu and precision == "bf16" and cpu_has_native_bf16() is False:
+        log.warning("this CPU has no native bfloat16 products (no AVX512-BF16 or AMX): bf16 will run slower than fp32")
+    if config.backend == "onnx" and (not on_cpu or precision is not None):
         raise ModelError(
             f"{directory}: an ONNX model runs on the CPU in the precision it was exported in; "
             "device and precision apply to torch model directories"

@@ -86,6 +86,20 @@ def test_bf16_precision_stays_close_to_fp32(tiny_model_dir: Path, tiny_model) ->
         assert not np.array_equal(a[task], b[task])  # bf16 did run: its rounding shows
 
 
+def test_bf16_on_a_cpu_without_native_bf16_warns(tiny_model_dir: Path, monkeypatch, caplog) -> None:
+    import stance.predict
+
+    monkeypatch.setattr(stance.predict, "cpu_has_native_bf16", lambda: False)
+    with caplog.at_level("WARNING", logger="stance"):
+        stance.load(tiny_model_dir, precision="bf16")
+    assert "no native bfloat16" in caplog.text
+    caplog.clear()
+    monkeypatch.setattr(stance.predict, "cpu_has_native_bf16", lambda: True)
+    with caplog.at_level("WARNING", logger="stance"):
+        stance.load(tiny_model_dir, precision="bf16")
+    assert "bfloat16" not in caplog.text
+
+
 def test_unusable_device_or_precision_is_a_model_error(tiny_model_dir: Path) -> None:
     import pytest
     import torch
