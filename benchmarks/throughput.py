@@ -134,6 +134,12 @@ class Server:
         self.proc.stdin.flush()
         return float(self._read())
 
+    def labels(self) -> dict[str, list[int]]:
+        """The label ids per task of the last pass (stance paths only), without labelling again."""
+        self.proc.stdin.write("labels\n")
+        self.proc.stdin.flush()
+        return json.loads(self._read())
+
     def close(self) -> float:
         """Stop the server; the peak RSS of its process tree in MB."""
         self.proc.stdin.write("quit\n")
@@ -199,11 +205,15 @@ def serve(method: str, model_dir: str, sentences_file: str, threads: int) -> Non
         model.predict_proba(texts[:64])
         work = lambda: model.predict_proba(texts)  # noqa: E731
     print("ready", flush=True)
+    last = None
     for command in sys.stdin:
+        if command.strip() == "labels":  # the last pass's label ids, for agreement between paths
+            print(json.dumps({t: p.argmax(1).tolist() for t, p in last.items()}), flush=True)
+            continue
         if command.strip() != "go":
             break
         t0 = time.perf_counter()
-        work()
+        last = work()
         print(time.perf_counter() - t0, flush=True)
     peak_kb = tree_kb(os.getpid(), "VmHWM")  # workers included, read while they still run
     if model is not None:
@@ -211,12 +221,15 @@ def serve(method: str, model_dir: str, sentences_file: str, threads: int) -> Non
     print(peak_kb, flush=True)
 
 
-def measure(plan: list[tuple[str, str, Path]], sentences_file: Path, n: int, runs: int, threads: int) -> list[tuple[str, dict]]:
+def measure(
+    plan: list[tuple[str, str, Path]], sentences_file: Path, n: int, runs: int, threads: int, *, labels: bool = False
+) -> list[tuple[str, dict]]:
     """Time every path in rounds: each round runs each path once, in a rotated order.
 
     The machine's speed drifts over minutes; measured in the same rounds, every path sees
     the same drift, and each path's ratio to the pipeline is the median of its per-round
-    ratios.
+    ratios. With ``labels`` (stance paths only), each row also holds its last pass's label
+    ids per task (``"labels"``).
     """
     servers = []
     try:
@@ -230,6 +243,7 @@ def measure(plan: list[tuple[str, str, Path]], sentences_file: Path, n: int, run
             for i in order:
                 rates[i].append(n / servers[i].run())
             print(f"  round {r + 1}/{runs}: " + ", ".join(f"{rates[i][-1]:.0f}" for i in range(len(plan))), file=sys.stderr)
+        ids = [s.labels() for s in servers] if labels else [None] * len(servers)
         peaks = [s.close() for s in servers]
     finally:
         for s in servers:
@@ -246,7 +260,7 @@ def measure(plan: list[tuple[str, str, Path]], sentences_file: Path, n: int, run
     for i, (name, _, _) in enumerate(plan):
         rows.append((name, {"sentences_per_s": statistics.median(rates[i]), "ratio": ratio(i, "pipeline"),
                             "ratio_same_depth": ratio(i, "pipeline-as-model"), "peak_rss_mb": peaks[i],
-                            "rounds": [round(x, 1) for x in rates[i]]}))
+                            "rounds": [round(x, 1) for x in rates[i]], "labels": ids[i]}))
     return rows
 
 
