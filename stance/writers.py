@@ -171,9 +171,8 @@ class RowWriter:
             return
         exists = out.exists() or previous is not None or self.parts_dir.exists()
         if exists and not overwrite and not resume:
-            raise UsageError(
-                f"{out}: output exists; use --resume to continue it or --overwrite to replace it"
-            )
+            what = "output exists" if out.exists() else f"an interrupted run's journal exists ({jpath.name})"
+            raise UsageError(f"{out}: {what}; use --resume to continue it or --overwrite to replace it")
         for leftover in (out, jpath):
             if leftover.exists():
                 leftover.unlink()

@@ -42,6 +42,17 @@ def test_malformed_jsonl_names_file_and_line_and_keeps_rows(tmp_path: Path, tiny
     assert "skipped" in result.stderr
 
 
+def test_leftover_journal_is_named_when_the_output_was_deleted(tmp_path: Path, tiny_model_dir: Path) -> None:
+    src = tmp_path / "c.jsonl"
+    src.write_text(json.dumps({"id": "a", "text": "Good one."}) + "\n{not json\n")
+    result, out = label(tmp_path, tiny_model_dir, str(src))
+    assert result.exit_code == EXIT_USAGE
+    out.unlink()  # the user deletes the output but not the interrupted run's journal
+    result, _ = label(tmp_path, tiny_model_dir, str(src))
+    assert result.exit_code == EXIT_USAGE
+    assert "an interrupted run's journal exists" in one_error_line(result)
+
+
 def test_missing_text_field(tmp_path: Path, tiny_model_dir: Path) -> None:
     src = tmp_path / "c.jsonl"
     src.write_text(json.dumps({"id": "a", "body": "x"}) + "\n")
