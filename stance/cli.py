@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from stance.errors import EXIT_GATE_FAILED, EXIT_INTERRUPTED, StanceError
+from stance.errors import EXIT_GATE_FAILED, EXIT_INPUT_WARNINGS, EXIT_INTERRUPTED, StanceError
 from stance.errors import UsageError as StanceUsageError
 
 app = typer.Typer(
@@ -102,7 +102,7 @@ def label_cli(
     text_field: Annotated[str, typer.Option("--text-field", help="Field or column holding the text.")] = "text",
     id_field: Annotated[str, typer.Option("--id-field", help="Field or column holding the document id.")] = "id",
     probs: Annotated[bool, typer.Option("--probs", help="Add every label's probability per task.")] = False,
-    skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Skip malformed records (counted, warned) instead of stopping.")] = False,
+    skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Skip malformed records (counted, warned) instead of stopping, and exit 0 despite empty or non-UTF-8 files (exit 4 otherwise).")] = False,
     threads: Annotated[int | None, typer.Option("--threads", min=1, help="CPU threads for inference [default: all usable].")] = None,
     chunk_sentences: Annotated[int, typer.Option("--chunk-sentences", min=1, help="Sentences per durable chunk (the unit of --resume).")] = 2048,
     engine: Annotated[str, typer.Option("--engine", help="local, or ray (Ray Data; OUT becomes a folder of part files).")] = "local",
@@ -150,21 +150,30 @@ def label_cli(
                 chunk_sentences=chunk_sentences,
                 summary_path=summary,
             )
-        if quiet:
-            return
-        if summary.already_complete:
-            typer.echo(f"{output}: already complete, nothing to resume", err=True)
-            return
-        if output != "-":
-            typer.echo(_preview(summary.preview, loaded.tasks))
-        resumed = f" (resumed after {summary.resumed_documents:,})" if summary.resumed_documents else ""
-        skipped = f", {summary.skipped:,} skipped" if summary.skipped else ""
-        typer.echo(
-            f"labelled {summary.documents:,} documents{resumed}, {summary.sentences:,} sentences"
-            f"{skipped} in {summary.seconds:.1f}s ({summary.sentences_per_second:,.0f} sentences/s)"
-            f" -> {output}",
-            err=True,
-        )
+        # Everything readable is labelled and written; input that was empty or not UTF-8 (warned
+        # about, file by file) still makes the exit code non-zero, unless --skip-bad accepts it.
+        code = EXIT_INPUT_WARNINGS if summary.warnings and not skip_bad else 0
+        if not quiet:
+            _report_labelling(summary, output, loaded.tasks)
+        if code:
+            raise typer.Exit(code)
+
+
+def _report_labelling(summary: Any, output: str, tasks: list[str]) -> None:
+    """The preview table on stdout and the one-line summary on stderr."""
+    if summary.already_complete:
+        typer.echo(f"{output}: already complete, nothing to resume", err=True)
+        return
+    if output != "-":
+        typer.echo(_preview(summary.preview, tasks))
+    resumed = f" (resumed after {summary.resumed_documents:,})" if summary.resumed_documents else ""
+    skipped = f", {summary.skipped:,} skipped" if summary.skipped else ""
+    typer.echo(
+        f"labelled {summary.documents:,} documents{resumed}, {summary.sentences:,} sentences"
+        f"{skipped} in {summary.seconds:.1f}s ({summary.sentences_per_second:,.0f} sentences/s)"
+        f" -> {output}",
+        err=True,
+    )
 
 
 def _label_on_ray(inputs: list[str], output: str, *, model: Path | None, fmt: str | None, resume: bool,

@@ -6,6 +6,8 @@ Exit codes (documented in the README):
 * 1 - a quality gate failed (``stance eval``)
 * 2 - usage, configuration or input error (bad argument, bad input file, bad model directory)
 * 3 - output error (the output cannot be written)
+* 4 - ``stance label`` finished, but some input was empty or not UTF-8 (each file named in a
+  warning; the output is complete; ``--skip-bad`` accepts such input and exits 0)
 * 130 - interrupted (Ctrl-C)
 """
 
@@ -15,6 +17,7 @@ EXIT_OK = 0
 EXIT_GATE_FAILED = 1
 EXIT_USAGE = 2
 EXIT_OUTPUT = 3
+EXIT_INPUT_WARNINGS = 4  # `stance label` finished, but some input was empty or not UTF-8 (see the warnings)
 EXIT_INTERRUPTED = 130
 
 

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from stance.cli import app
-from stance.errors import EXIT_USAGE
+from stance.errors import EXIT_INPUT_WARNINGS, EXIT_USAGE
 
 runner = CliRunner()
 
@@ -73,18 +73,23 @@ def test_non_utf8_is_decoded_with_warning(tmp_path: Path, tiny_model_dir: Path) 
     src = tmp_path / "latin1.txt"
     src.write_bytes("Tariffs on caf\xe9 imports rose. Talks resumed.".encode("latin-1"))
     result = runner.invoke(app, ["label", str(src), "-o", str(tmp_path / "o.jsonl"), "--model", str(tiny_model_dir)])
-    assert result.exit_code == 0
+    assert result.exit_code == EXIT_INPUT_WARNINGS  # labelled and written, but flagged
+    assert "Traceback" not in result.output
     assert "not valid UTF-8" in result.stderr and str(src) in result.stderr
     rows = [json.loads(x) for x in (tmp_path / "o.jsonl").read_text().splitlines()]
     assert len(rows) == 2 and "\ufffd" in rows[0]["text"]
+    accepted = tmp_path / "accepted.jsonl"
+    result = runner.invoke(app, ["label", str(src), "-o", str(accepted), "--model", str(tiny_model_dir), "--skip-bad"])
+    assert result.exit_code == 0 and "not valid UTF-8" in result.stderr
+    assert accepted.read_text() == (tmp_path / "o.jsonl").read_text()
 
 
 def test_empty_file_warns_zero_rows(tmp_path: Path, tiny_model_dir: Path) -> None:
     src = tmp_path / "empty.txt"
     src.write_text("  \n")
     result = runner.invoke(app, ["label", str(src), "-o", str(tmp_path / "o.jsonl"), "--model", str(tiny_model_dir)])
-    assert result.exit_code == 0
-    assert "empty file" in result.stderr
+    assert result.exit_code == EXIT_INPUT_WARNINGS
+    assert "empty file" in result.stderr and str(src) in result.stderr
     assert (tmp_path / "o.jsonl").read_text() == ""
 
 
