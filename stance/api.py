@@ -16,6 +16,7 @@ from stance.predict import (
     default_threads,
     load_tokenizer,
     make_backend,
+    warn_if_slow,
 )
 from stance.scheme import Scheme
 
@@ -144,12 +145,13 @@ def load(
         )
     if workers < 1:
         raise ModelError(f"workers must be at least 1, got {workers}")
-    check_options(directory, config, device=device, precision=precision)
+    warn_if_slow(config, device=device, precision=precision)
     tokenizer = load_tokenizer(directory, config.max_length)
     lexical = LexicalModel.load(directory, config.lexical) if config.lexical else None
     if workers > 1:
         from stance.workers import WorkerPool
 
+        check_options(directory, config, device=device, precision=precision)  # before any worker starts
         per_worker = max(1, (threads or default_threads()) // workers)
         options = {"device": device, "precision": precision}
         engine: Any = WorkerPool(directory, workers=workers, threads=per_worker, **options)

@@ -204,13 +204,18 @@ def cpu_has_native_bf16() -> bool | None:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-def check_options(directory: Path, config: ModelConfig, *, device: str | None, precision: str | None) -> None:
-    """Refuse a device or precision that the model's backend cannot honour; warn of a slow one."""
-    if precision is not None and precision not in PRECISIONS:
-        raise ModelError(f"unknown precision {precision!r} ({', '.join(PRECISIONS)})")
+def warn_if_slow(config: ModelConfig, *, device: str | None, precision: str | None) -> None:
+    """Warn (once, from the loading process) when bf16 is asked of a CPU that emulates it."""
     on_cpu = (device or "cpu") == "cpu"
     if config.backend == "torch" and on_cpu and precision == "bf16" and cpu_has_native_bf16() is False:
         log.warning("this CPU has no native bfloat16 products (no AVX512-BF16 or AMX): bf16 will run slower than fp32")
+
+
+def check_options(directory: Path, config: ModelConfig, *, device: str | None, precision: str | None) -> None:
+    """Refuse a device or precision that the model's backend cannot honour."""
+    if precision is not None and precision not in PRECISIONS:
+        raise ModelError(f"unknown precision {precision!r} ({', '.join(PRECISIONS)})")
+    on_cpu = (device or "cpu") == "cpu"
     if config.backend == "onnx" and (not on_cpu or precision is not None):
         raise ModelError(
             f"{directory}: an ONNX model runs on the CPU in the precision it was exported in; "
