@@ -85,17 +85,17 @@ def _preview(rows: list[dict[str, Any]], tasks: list[str], width: int | None = N
     return "\n".join(lines)
 
 
-DEVICE_HELP = "Torch models: cpu, cuda, cuda:N or mps [default: cpu]. ONNX models run on the CPU."
-PRECISION_HELP = "Torch models: fp32, bf16 or fp16 (GPU) [default: fp32]. bf16 pays on CPUs with AMX or AVX512-BF16."
+DEVICE_HELP = "Torch models: cpu, cuda, cuda:N or mps (default: cpu). ONNX models run on the CPU."
+PRECISION_HELP = "Torch models: fp32, bf16 or fp16 (GPU) (default: fp32). bf16 pays on CPUs with AMX or AVX512-BF16."
 
 
 @app.command("label")
 def label_cli(
     inputs: Annotated[list[str], typer.Argument(help="Files (.txt .md .jsonl .csv .parquet), folders, or - for stdin.", show_default=False)],
     output: Annotated[str, typer.Option("--output", "-o", help="Output file (.jsonl, .csv, .parquet) or - for stdout.")],
-    model: Annotated[Path | None, typer.Option("--model", "-m", help="Model directory [default: the shipped model].")] = None,
-    fmt: Annotated[str | None, typer.Option("--format", "-f", help="jsonl, csv or parquet [default: from OUT's suffix].")] = None,
-    batch_size: Annotated[int | None, typer.Option("--batch-size", "-b", min=1, help="Sentences per forward pass [default: 16 for ONNX, 64 for torch models].")] = None,
+    model: Annotated[Path | None, typer.Option("--model", "-m", help="Model directory (default: the shipped model).")] = None,
+    fmt: Annotated[str | None, typer.Option("--format", "-f", help="jsonl, csv or parquet (default: from OUT's suffix).")] = None,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", "-b", min=1, help="Sentences per forward pass (default: 16 for ONNX, 64 for torch models).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run after its last complete article.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")] = False,
     no_split: Annotated[bool, typer.Option("--no-split", help="Each record (or text-file line) is already one sentence.")] = False,
@@ -103,10 +103,10 @@ def label_cli(
     id_field: Annotated[str, typer.Option("--id-field", help="Field or column holding the document id.")] = "id",
     probs: Annotated[bool, typer.Option("--probs", help="Add every label's probability per task.")] = False,
     skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Skip malformed records (counted, warned) instead of stopping, and exit 0 despite empty or non-UTF-8 files (exit 4 otherwise).")] = False,
-    threads: Annotated[int | None, typer.Option("--threads", min=1, help="CPU threads for inference [default: all usable].")] = None,
+    threads: Annotated[int | None, typer.Option("--threads", min=1, help="CPU threads for inference (default: all usable).")] = None,
     chunk_sentences: Annotated[int, typer.Option("--chunk-sentences", min=1, help="Sentences per durable chunk (the unit of --resume).")] = 2048,
     engine: Annotated[str, typer.Option("--engine", help="local, or ray (Ray Data; OUT becomes a folder of part files).")] = "local",
-    address: Annotated[str | None, typer.Option("--address", help="Ray cluster: auto, ray://HOST:PORT [default: a local cluster].")] = None,
+    address: Annotated[str | None, typer.Option("--address", help="Ray cluster: auto, ray://HOST:PORT (default: a local cluster).")] = None,
     workers: Annotated[int | None, typer.Option("--workers", min=1, help="Labelling processes (local: one per core for ONNX models, 1 for torch) or Ray actors (the cluster's CPUs).")] = None,
     summary: Annotated[str | None, typer.Option("--summary", help="Also write per-article scores (JSONL, as `stance index --articles`).")] = None,
     device: Annotated[str | None, typer.Option("--device", help=DEVICE_HELP)] = None,
@@ -242,7 +242,7 @@ def train_cli(
 @app.command("eval")
 def eval_cli(
     data: Annotated[list[str], typer.Argument(help="Labelled JSONL, CSV or Parquet files (sentence rows; label columns named after the model's tasks).", show_default=False)],
-    model: Annotated[Path | None, typer.Option("--model", "-m", help="Model directory [default: the shipped model].")] = None,
+    model: Annotated[Path | None, typer.Option("--model", "-m", help="Model directory (default: the shipped model).")] = None,
     gates_file: Annotated[Path | None, typer.Option("--gates", help="Gates file (see configs/gates.toml).")] = None,
     gate: Annotated[list[str] | None, typer.Option("--gate", help="A minimum, e.g. stance.macro_f1=0.85 (repeatable).")] = None,
     report_dir: Annotated[Path | None, typer.Option("--report-dir", help="Write metrics.json, report.md, junit.xml and plots here.")] = None,
@@ -301,7 +301,7 @@ def export_cli(
     model: Annotated[Path, typer.Option("--model", "-m", help="Torch model directory to export.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="ONNX model directory to write.")],
     quantize: Annotated[str | None, typer.Option("--quantize", help="int8: dynamic int8 quantization.")] = None,
-    calibrate: Annotated[str | None, typer.Option("--calibrate", help="Sentences (.jsonl .csv .parquet .txt) that set the int8 smoothing [default: the model's training file, if present].")] = None,
+    calibrate: Annotated[str | None, typer.Option("--calibrate", help="Sentences (.jsonl .csv .parquet .txt) that set the int8 smoothing (default: the model's training file, if present).")] = None,
     text_field: Annotated[str, typer.Option("--text-field", help="Field or column of --calibrate holding the text.")] = "text",
 ) -> None:
     """Export a model to ONNX (all task heads in one graph), optionally int8-quantized."""
@@ -326,11 +326,11 @@ def index_cli(
     plot: Annotated[str | None, typer.Option("--plot", help="Write a PNG time series with bands.")] = None,
     articles: Annotated[str | None, typer.Option("--articles", help="Also write the per-article rows here.")] = None,
     date_field: Annotated[str, typer.Option("--date-field", help="Field holding the publication date.")] = "date",
-    reference: Annotated[str | None, typer.Option("--reference", help="Reference period START:END (ISO dates) for index = 100 [default: all].")] = None,
+    reference: Annotated[str | None, typer.Option("--reference", help="Reference period START:END (ISO dates) for index = 100 (default: all).")] = None,
     task: Annotated[str, typer.Option("--task", help="Task whose labels make the score.")] = "stance",
     up: Annotated[str, typer.Option("--up", help="Label counted as +1.")] = "escalation",
     down: Annotated[str, typer.Option("--down", help="Label counted as -1.")] = "de-escalation",
-    exclude: Annotated[list[str] | None, typer.Option("--exclude", help="TASK=LABEL sentences left out of the score [default: claim_type=none].")] = None,
+    exclude: Annotated[list[str] | None, typer.Option("--exclude", help="TASK=LABEL sentences left out of the score (default: claim_type=none).")] = None,
 ) -> None:
     """Aggregate labelled sentences into per-article scores and an escalation index over time."""
     _setup_logging(False)

@@ -164,3 +164,19 @@ def test_python_api(tiny_model, london_text: str) -> None:
     assert rows[0]["doc_id"] == "x" and rows[0]["outlet"] == "blog"
     with pytest.raises(TypeError):
         tiny_model.predict("one string")
+
+
+
+def test_help_shows_written_defaults() -> None:
+    """Defaults written into help texts survive rendering: "[default: ...]" would be read as
+    rich markup and vanish from the help."""
+
+    def rendered(command: str) -> str:
+        result = runner.invoke(app, [command, "--help"])
+        assert result.exit_code == 0
+        return " ".join(result.output.replace("│", " ").split())  # undo the panel's wrapping
+
+    text = rendered("label")
+    for phrase in ("the shipped model", "from OUT's suffix", "all usable", "a local cluster", "cuda:N or mps (default: cpu)"):
+        assert phrase in text, phrase
+    assert "(default: claim_type=none)" in rendered("index")
